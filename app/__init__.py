@@ -1,0 +1,1 @@
+"""Liên Thông: the provincial hub that carries edXML official documents between agencies."""

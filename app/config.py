@@ -1,0 +1,78 @@
+"""The hub's settings: one class, read from `LIENTHONG_*` environment variables and `.env`.
+
+Nothing else in the code reads the environment. Development (the embedded default) works with nothing
+configured; production refuses to start with a missing or development secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    broker_url: str = ""
+    hub_code: str = "000.00.00.H62"
+    axis_url: str = ""
+    axis_system_id: str = ""
+    axis_secret: str = ""
+
+    master_key: str = Field(
+        default="",
+        description="Key that encrypts private keys and secrets at rest (urlsafe base64 of 32 bytes). "
+        "In development it is generated into the data directory on first start.",
+    )
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    load_demo_directory: bool | None = Field(
+        default=None,
+        description="Load the demo directory of province H62 into an empty database. "
+        "Default: yes in development, no in production.",
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_real_configuration(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            missing = [
+                name
+                for name, value in (("LIENTHONG_DATABASE_URL", self.database_url),
+                                    ("LIENTHONG_MASTER_KEY", self.master_key))
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)} to be set")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'lienthong.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def demo_directory_wanted(self) -> bool:
+        if self.load_demo_directory is not None:
+            return self.load_demo_directory
+        return self.environment is Environment.DEVELOPMENT
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

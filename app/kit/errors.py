@@ -1,0 +1,117 @@
+"""One error hierarchy for the whole hub, answered as RFC 9457 `application/problem+json`.
+
+Every business error carries its HTTP status and, where it applies, the list of problems found, each
+with a path into the document, so agency integrators can fix everything in one round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://lienthong.example/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a request: where (`path`, XPath-like for documents), a stable `code`, and
+    a message a person can act on."""
+
+    path: str
+    code: str
+    message: str
+
+
+class HubError(Exception):
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, errors: Sequence[Problem] = (), *, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "errors": [asdict(p) for p in self.errors],
+        }
+        if instance:
+            body["instance"] = instance
+        return body
+
+
+class BadRequest(HubError):
+    status, kind, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(HubError):
+    status, kind, title = 401, "unauthorized", "Missing or invalid credential"
+
+
+class Forbidden(HubError):
+    status, kind, title = 403, "forbidden", "Not allowed for this credential"
+
+
+class NotFound(HubError):
+    status, kind, title = 404, "not-found", "Not found"
+
+
+class Conflict(HubError):
+    status, kind, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(HubError):
+    status, kind, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(HubError):
+    status, kind, title = 415, "not-xml", "Body is not XML"
+
+
+class InvalidDocument(HubError):
+    status, kind, title = 422, "invalid-document", "The document is not valid"
+
+
+def problem_response(error: HubError, request: Request) -> JSONResponse:
+    headers = dict(error.headers)
+    if error.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(
+        error.to_problem(instance=request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_hub_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HubError)
+        return problem_response(exc, request)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            Problem(
+                path="/" + "/".join(str(part) for part in err.get("loc", ())),
+                code=str(err.get("type", "invalid")),
+                message=str(err.get("msg", "")),
+            )
+            for err in exc.errors()
+        ]
+        return problem_response(BadRequest("The request's parameters are not valid", problems), request)
+
+    app.add_exception_handler(HubError, on_hub_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
