@@ -27,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.kit.db import Base, BigIntPK, UTCDateTime
-from app.kit.ids import new_id, utcnow
+from app.kit.clock import utcnow
+from app.kit.ids import new_id
 
 CODE = String(35)  # agency codes: at most 35 characters (edxml.md §3)
 
@@ -236,3 +237,16 @@ class AgencyCertificate(Base):
     not_after: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AdminLogEntry(Base):
+    """Append-only record of every administrative action (CLI or API): who, what, on what."""
+
+    __tablename__ = "admin_log"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

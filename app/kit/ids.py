@@ -1,4 +1,4 @@
-"""Identifiers and clocks.
+"""Identifiers.
 
 Hub ids are UUIDv7-shaped (time-ordered) so that new rows land at the end of PostgreSQL indexes and
 ids sort by creation time, which cursors over the inbox rely on.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import UTC, datetime
 
 
 def new_id() -> str:
@@ -18,7 +17,3 @@ def new_id() -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return str(uuid.UUID(int=value))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -1,0 +1,71 @@
+"""Credentials: issue, revoke, and resolve a presented token to the principal behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.tokens import hash_token, new_token
+from app.kit.errors import NotFound
+from app.kit.clock import utcnow
+from app.models import Agency, Credential, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an agency's software, or a person with an admin or auditor role."""
+
+    credential_id: str
+    role: Role
+    agency_code: str | None
+    holder: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.ADMIN, Role.AUDITOR)
+
+
+async def create_credential(
+    session: AsyncSession, *, role: Role, agency_code: str | None, holder: str | None = None
+) -> tuple[Credential, str]:
+    """Issue a credential; returns it and the token, which is not stored and cannot be shown again."""
+    if role is Role.AGENCY:
+        if agency_code is None:
+            raise ValueError("an agency credential needs --agency")
+        if await session.get(Agency, agency_code) is None:
+            raise NotFound(f"unknown agency {agency_code}")
+    token = new_token()
+    credential = Credential(
+        role=role,
+        agency_code=agency_code if role is Role.AGENCY else None,
+        holder=holder or (agency_code if role is Role.AGENCY else role.value) or role.value,
+        token_hash=hash_token(token),
+    )
+    session.add(credential)
+    await session.flush()
+    return credential, token
+
+
+async def revoke_credential(session: AsyncSession, credential_id: str) -> Credential:
+    credential = await session.get(Credential, credential_id)
+    if credential is None:
+        raise NotFound(f"no credential {credential_id}")
+    if credential.revoked_at is None:
+        credential.revoked_at = utcnow()
+    return credential
+
+
+async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
+    credential = await session.scalar(
+        select(Credential).where(Credential.token_hash == hash_token(token), Credential.revoked_at.is_(None))
+    )
+    if credential is None:
+        return None
+    return Principal(
+        credential_id=credential.id,
+        role=Role(credential.role),
+        agency_code=credential.agency_code,
+        holder=credential.holder,
+    )

@@ -1,0 +1,197 @@
+"""`lienthong`: the hub's command line (API.md). Exit 0 on success, 2 on bad usage, 1 on failure with
+a one-line reason on stderr. Every administrative command is written to the admin log."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from app.agencies.codes import AgencyCode, InvalidAgencyCode
+from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_directory_file
+from app.agencies.service import upsert_agencies
+from app.audit.log import record_admin_action
+from app.auth.service import create_credential, revoke_credential
+from app.config import Settings, get_settings
+from app.kit.db import Database
+from app.kit.errors import HubError
+from app.models import AgencyStatus, Role
+from app.sealing.cli import agency_certificates_app, keys_app, verify
+
+T = TypeVar("T")
+
+cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+agency_app = typer.Typer(help="The agency directory (mã định danh).", no_args_is_help=True)
+credential_app = typer.Typer(help="Bearer tokens for agencies and people.", no_args_is_help=True)
+cli.add_typer(db_app, name="db")
+cli.add_typer(agency_app, name="agency")
+cli.add_typer(credential_app, name="credential")
+cli.add_typer(keys_app, name="keys")
+agency_app.add_typer(agency_certificates_app, name="certificate")
+cli.command("verify")(verify)
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"lienthong: {message}", err=True)
+    return typer.Exit(1)
+
+
+def run(work: Callable[[Database], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run one command's database work; known failures become a one-line reason and exit 1."""
+    settings = settings or get_settings()
+
+    async def main() -> T:
+        database = Database(settings.effective_database_url)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (HubError, ValueError) as error:
+        raise fail(str(error)) from None
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+) -> None:
+    """Run the gateway (on the embedded default: also the dispatcher and the connector workers)."""
+    import uvicorn
+
+    from app.bootstrap import prepare
+    from app.demo import create_demo_credentials, how_to_send
+    from app.main import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(prepare(settings, migrate=settings.is_sqlite))
+    if settings.demo_directory_wanted:
+        asyncio.run(create_demo_credentials(settings))
+        typer.echo(how_to_send(settings, host, port))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to the configured database."""
+    from app.kit.migrate import upgrade
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(upgrade(settings.effective_database_url))
+    typer.echo("database is up to date")
+
+
+@agency_app.command("import")
+def agency_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON")]) -> None:
+    """Load a directory file: new agencies are added, known ones updated."""
+    try:
+        records = read_directory_file(file)
+    except DirectoryFileError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+    async def work(database: Database) -> tuple[int, int]:
+        async with database.transaction() as session:
+            added, updated = await upsert_agencies(session, records)
+            record_admin_action(
+                session, actor=cli_actor(), action="agency.import", target=str(file), added=added, updated=updated
+            )
+            return added, updated
+
+    added, updated = run(work)
+    typer.echo(f"{added} added, {updated} updated, {len(records) - added - updated} unchanged")
+
+
+@agency_app.command("add")
+def agency_add(
+    code: str,
+    name: str,
+    endpoint: Annotated[str | None, typer.Option(help="the agency's QLVB endpoint for pushed delivery")] = None,
+    parent: Annotated[str | None, typer.Option(help="parent code (default: from the code's hierarchy)")] = None,
+    status: AgencyStatus = AgencyStatus.ACTIVE,
+    successor: Annotated[str | None, typer.Option(help="successor code of a closed agency")] = None,
+    email: str | None = None,
+) -> None:
+    """Add one agency, or update it if the code is known."""
+    try:
+        parsed = AgencyCode.parse(code)
+        parent_code = parent or (str(parsed.parent) if parsed.parent else None)
+        record = AgencyRecord(
+            code=str(parsed),
+            name=name,
+            parent_code=parent_code,
+            status=status.value,
+            successor_code=successor,
+            endpoint=endpoint,
+            email=email,
+        )
+    except InvalidAgencyCode as error:
+        raise fail(str(error)) from None
+
+    async def work(database: Database) -> tuple[int, int]:
+        async with database.transaction() as session:
+            result = await upsert_agencies(session, [record])
+            record_admin_action(session, actor=cli_actor(), action="agency.add", target=record.code)
+            return result
+
+    added, _ = run(work)
+    typer.echo(f"{record.code} {'added' if added else 'updated'}")
+
+
+@credential_app.command("create")
+def credential_create(
+    role: Annotated[Role, typer.Option(help="agency software, or a person: admin or auditor")],
+    agency: Annotated[str | None, typer.Option(help="the agency code (role agency)")] = None,
+    holder: Annotated[str | None, typer.Option(help="who holds it: a person's name or the system")] = None,
+) -> None:
+    """Issue a bearer token; the token is printed once, as the last line."""
+
+    async def work(database: Database) -> tuple[str, str]:
+        async with database.transaction() as session:
+            credential, token = await create_credential(session, role=role, agency_code=agency, holder=holder)
+            record_admin_action(
+                session, actor=cli_actor(), action="credential.create", target=credential.id,
+                role=role.value, agency=agency,
+            )
+            return credential.id, token
+
+    credential_id, token = run(work)
+    typer.echo(f"credential {credential_id} ({role.value}{' for ' + agency if agency else ''})", err=True)
+    typer.echo(token)
+
+
+@credential_app.command("revoke")
+def credential_revoke(credential_id: str) -> None:
+    """Revoke a credential; it stops working at once."""
+
+    async def work(database: Database) -> None:
+        async with database.transaction() as session:
+            await revoke_credential(session, credential_id)
+            record_admin_action(session, actor=cli_actor(), action="credential.revoke", target=credential_id)
+
+    run(work)
+    typer.echo(f"credential {credential_id} revoked")
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,71 @@
+"""The embedded demo: on the first development start, credentials for two demo agencies, an admin
+and an auditor, written to one file so a newcomer can send the sample document with curl."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.audit.log import record_admin_action
+from app.auth.service import create_credential
+from app.config import Settings
+from app.kit.db import Database
+from app.models import Credential, Role
+
+SENDER = "000.00.01.H62"  # Văn phòng UBND tỉnh: the sender of schemas/samples/sample.edxml
+RECIPIENT = "000.00.02.H62"  # one of its recipients
+
+
+def demo_credentials_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo-credentials.env"
+
+
+async def create_demo_credentials(settings: Settings) -> Path | None:
+    """Issue the demo credentials if the hub has none yet; returns the file they were written to."""
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.transaction() as session:
+            if await session.scalar(select(Credential.id).limit(1)) is not None:
+                return None
+            lines = []
+            for variable, role, agency in (
+                ("SENDER_TOKEN", Role.AGENCY, SENDER),
+                ("RECIPIENT_TOKEN", Role.AGENCY, RECIPIENT),
+                ("ADMIN_TOKEN", Role.ADMIN, None),
+                ("AUDITOR_TOKEN", Role.AUDITOR, None),
+            ):
+                credential, token = await create_credential(
+                    session, role=role, agency_code=agency, holder=f"demo {variable.lower()}"
+                )
+                record_admin_action(
+                    session, actor="demo", action="credential.create", target=credential.id, role=role.value
+                )
+                lines.append(f"{variable}={token}")
+    finally:
+        await database.dispose()
+    path = demo_credentials_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Demo credentials of the embedded hub (development only). Shown once.\n")
+        out.write("\n".join(lines) + "\n")
+    return path
+
+
+def how_to_send(settings: Settings, host: str, port: int) -> str:
+    credentials = demo_credentials_file(settings)
+    base = f"http://{host}:{port}"
+    return f"""
+Liên Thông hub on {base}  (API docs: {base}/docs)
+Demo credentials: {credentials}
+
+Send the sample document from {SENDER} to {RECIPIENT} and 000.00.03.H62:
+  set -a; . {credentials}; set +a
+  curl -s -X POST {base}/api/v1/documents \\
+       -H "Authorization: Bearer $SENDER_TOKEN" -H 'Content-Type: application/xml' \\
+       --data-binary @schemas/samples/sample.edxml
+Read it back as a recipient (use the "id" of the receipt):
+  curl -s -H "Authorization: Bearer $RECIPIENT_TOKEN" {base}/api/v1/documents/<id>
+"""

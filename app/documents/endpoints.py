@@ -1,0 +1,169 @@
+"""`/api/v1/documents`: agency software submits edXML documents and reads them back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from app.auth.deps import AgencyPrincipal, CurrentPrincipal
+from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt
+from app.documents.service import (
+    payload,
+    record_rejection,
+    signature_outcome,
+    submit_document,
+    visible_document,
+)
+from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
+from app.kit.errors import BadRequest, HubError, PayloadTooLarge, Problem, UnsupportedMediaType
+from app.models import Document
+from app.sealing.deps import SealerDep
+
+router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
+
+XML_TYPES = ("application/xml", "text/xml", "application/edxml+xml")
+EDXML_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/xml": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file_doc": {"type": "string", "format": "binary"}},
+                "required": ["file_doc"],
+            }
+        },
+    },
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    too_large = PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def edxml_from_request(request: Request, limit: int) -> bytes:
+    """The edXML bytes: the raw body, or the `file_doc` part of a multipart form."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in (*XML_TYPES, "multipart/form-data"):
+        raise UnsupportedMediaType(
+            f"send the edXML as application/xml or as the multipart part file_doc, not {media_type or 'no type'}"
+        )
+    body = await read_body(request, limit)
+    if media_type != "multipart/form-data":
+        return body
+
+    async def one_chunk():  # type: ignore[no-untyped-def]
+        yield body
+
+    try:
+        form = await MultiPartParser(
+            request.headers, one_chunk(), max_files=1, max_fields=10, max_part_size=limit
+        ).parse()
+    except MultiPartException as error:
+        raise BadRequest(f"the multipart body cannot be read: {error.message}") from None
+    part = form.get("file_doc")
+    if part is None or isinstance(part, str):
+        raise BadRequest(
+            "the multipart body has no file part named file_doc",
+            [Problem("/file_doc", "required", "attach the .edxml file as the part file_doc")],
+        )
+    return await part.read()
+
+
+@router.post(
+    "",
+    response_model=Receipt,
+    status_code=201,
+    openapi_extra={"requestBody": EDXML_REQUEST_BODY},
+    responses={200: {"model": Receipt, "description": "the same bytes were accepted before"}},
+)
+async def submit(
+    request: Request,
+    response: Response,
+    principal: AgencyPrincipal,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    sealer: SealerDep,
+) -> Receipt:
+    """Submit an edXML document; 201 with the receipt, or 200 with the original receipt for the
+    same bytes sent again."""
+    body: bytes | None = None
+    try:
+        body = await edxml_from_request(request, settings.max_body_bytes)
+        result = await submit_document(database, sealer, principal, body, hub_code=settings.hub_code)
+    except HubError as error:
+        await record_rejection(database, principal, body, error)
+        raise
+    if not result.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/documents/{result.receipt.id}"
+    return result.receipt
+
+
+@router.get("/{document_id}", response_model=DocumentOut)
+async def get_document(document_id: str, session: SessionDep, principal: CurrentPrincipal) -> DocumentOut:
+    """Metadata, deliveries and each delivery's history."""
+    document = await visible_document(session, principal, document_id)
+    return _document_out(document)
+
+
+@router.get(
+    "/{document_id}/edxml",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "the sealed edXML as forwarded"}},
+)
+async def get_edxml(document_id: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """The sealed edXML exactly as the hub forwards it."""
+    document = await visible_document(session, principal, document_id)
+    content = await payload(session, document.sealed_sha256)
+    return Response(
+        content,
+        media_type="application/xml",
+        headers={"ETag": f'"{document.sealed_sha256}"', "Content-Disposition": f'attachment; filename="{document.id}.edxml"'},
+    )
+
+
+def _document_out(document: Document) -> DocumentOut:
+    return DocumentOut(
+        id=document.id,
+        document_id=document.edxml_document_id,
+        business_type=document.business_type,
+        related_id=document.related_id,
+        sender=document.sender_code,
+        subject=document.subject,
+        code_number=document.code_number,
+        code_notation=document.code_notation,
+        promulgation_date=document.promulgation_date,
+        received_at=document.received_at,
+        sha256=document.original_sha256,
+        sealed_sha256=document.sealed_sha256,
+        seal_key_id=document.seal_key_id,
+        sender_signature=signature_outcome(document),
+        deliveries=[
+            DeliveryOut(
+                id=d.id,
+                recipient=d.recipient_code,
+                connector=d.connector,
+                state=d.state,
+                attempt_count=d.attempt_count,
+                next_attempt_at=d.next_attempt_at,
+                last_error=d.last_error,
+                history=[
+                    DeliveryEventOut(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason)
+                    for e in d.events
+                ],
+            )
+            for d in document.deliveries
+        ],
+    )

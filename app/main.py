@@ -1,0 +1,59 @@
+"""The app factory: routers, error handlers, and the per-process objects the lifespan opens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app.agencies.endpoints import router as agencies_router
+from app.config import Settings, get_settings
+from app.documents.endpoints import router as documents_router
+from app.kit.db import Database
+from app.kit.errors import install_error_handlers
+from app.kit.secrets import load_master_key
+from app.sealing.endpoints import router as sealing_router
+from app.sealing.service import load_active_sealer
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.effective_database_url)
+        try:
+            async with database.sessionmaker() as session:
+                app.state.sealer = await load_active_sealer(session, load_master_key(settings))
+            app.state.database = database
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="Liên Thông hub",
+        version="0.1.0",
+        summary="Carries edXML official documents between agencies and the national document axis.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(documents_router)
+    app.include_router(agencies_router)
+    app.include_router(sealing_router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> dict[str, str]:
+        """Readiness: the database answers and a signing key is loaded."""
+        async with app.state.database.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+        return {"status": "ready", "database": "ok", "signing_key": app.state.sealer.key_id}
+
+    return app

@@ -1,0 +1,162 @@
+"""Fixtures shared by the whole suite.
+
+Every test that uses `hub` runs twice: on the embedded SQLite default and on the real PostgreSQL.
+With CI=true a missing PostgreSQL fails the run instead of skipping its half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from app.auth.service import create_credential
+from app.bootstrap import prepare
+from app.config import Settings
+from app.kit.db import Base, Database
+from app.kit.migrate import upgrade
+from app.main import create_app
+from app.models import Role
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "schemas" / "samples"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_DSN = os.environ.get("LIENTHONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+SENDER = "000.00.01.H62"  # Văn phòng UBND tỉnh
+RECIPIENT = "000.00.02.H62"
+OTHER = "000.00.04.H62"  # an agency that is neither sender nor recipient of the sample
+
+
+def _postgres_available() -> bool:
+    async def probe() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this test session, migrated once."""
+    if not _postgres_available():
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_DSN}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: the PostgreSQL half of the suite must run)", pytrace=False)
+        pytest.skip(message)
+    name = f"lienthong_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(upgrade(url))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (much faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_empty_postgres(url))
+    return url
+
+
+async def _empty_postgres(url: str) -> None:
+    database = Database(url)
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with database.transaction() as session:
+        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        load_demo_directory=True,
+    )
+
+
+@dataclass
+class Hub:
+    """A running hub (in-process ASGI) with credentials for the demo agencies and staff."""
+
+    settings: Settings
+    database: Database
+    client: httpx.AsyncClient
+    tokens: dict[str, str]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def submit(self, body: bytes, who: str = SENDER, **headers: str) -> httpx.Response:
+        return await self.client.post(
+            "/api/v1/documents",
+            content=body,
+            headers={"Content-Type": "application/xml", **self.auth(who), **headers},
+        )
+
+    async def scalar(self, sql: str, **params: object) -> object:
+        async with self.database.sessionmaker() as session:
+            return (await session.execute(text(sql), params)).scalar()
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    await prepare(settings, migrate=False)
+    database = Database(settings.effective_database_url)
+    tokens = {}
+    async with database.transaction() as session:
+        for who, role, agency in (
+            (SENDER, Role.AGENCY, SENDER),
+            (RECIPIENT, Role.AGENCY, RECIPIENT),
+            (OTHER, Role.AGENCY, OTHER),
+            ("admin", Role.ADMIN, None),
+            ("auditor", Role.AUDITOR, None),
+        ):
+            _, tokens[who] = await create_credential(session, role=role, agency_code=agency)
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            yield Hub(settings=settings, database=database, client=client, tokens=tokens)
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def sample() -> bytes:
+    return (SAMPLES / "sample.edxml").read_bytes()
