@@ -4,14 +4,13 @@ a one-line reason on stderr. Every administrative command is written to the admi
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agencies.codes import AgencyCode, InvalidAgencyCode
 from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_directory_file
@@ -19,12 +18,9 @@ from app.agencies.service import upsert_agencies
 from app.audit.log import record_admin_action
 from app.auth.service import create_credential, revoke_credential
 from app.config import Settings, get_settings
-from app.kit.db import Database
-from app.kit.errors import HubError
+from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.models import AgencyStatus, Role
 from app.sealing.cli import agency_certificates_app, keys_app, verify
-
-T = TypeVar("T")
 
 cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -36,32 +32,6 @@ cli.add_typer(credential_app, name="credential")
 cli.add_typer(keys_app, name="keys")
 agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
-
-
-def cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"lienthong: {message}", err=True)
-    return typer.Exit(1)
-
-
-def run(work: Callable[[Database], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Run one command's database work; known failures become a one-line reason and exit 1."""
-    settings = settings or get_settings()
-
-    async def main() -> T:
-        database = Database(settings.effective_database_url)
-        try:
-            return await work(database)
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(main())
-    except (HubError, ValueError) as error:
-        raise fail(str(error)) from None
 
 
 @cli.command()
@@ -99,7 +69,9 @@ def db_upgrade() -> None:
 
 
 @agency_app.command("import")
-def agency_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON")]) -> None:
+def agency_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON")],
+) -> None:
     """Load a directory file: new agencies are added, known ones updated."""
     try:
         records = read_directory_file(file)
@@ -107,15 +79,14 @@ def agency_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
 
-    async def work(database: Database) -> tuple[int, int]:
-        async with database.transaction() as session:
-            added, updated = await upsert_agencies(session, records)
-            record_admin_action(
-                session, actor=cli_actor(), action="agency.import", target=str(file), added=added, updated=updated
-            )
-            return added, updated
+    async def work(session: AsyncSession, _settings: Settings) -> tuple[int, int]:
+        added, updated = await upsert_agencies(session, records)
+        record_admin_action(
+            session, actor=cli_actor(), action="agency.import", target=str(file), added=added, updated=updated
+        )
+        return added, updated
 
-    added, updated = run(work)
+    added, updated = run_in_transaction(work)
     typer.echo(f"{added} added, {updated} updated, {len(records) - added - updated} unchanged")
 
 
@@ -123,8 +94,12 @@ def agency_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
 def agency_add(
     code: str,
     name: str,
-    endpoint: Annotated[str | None, typer.Option(help="the agency's QLVB endpoint for pushed delivery")] = None,
-    parent: Annotated[str | None, typer.Option(help="parent code (default: from the code's hierarchy)")] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="the agency's QLVB endpoint for pushed delivery")
+    ] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="parent code (default: from the code's hierarchy)")
+    ] = None,
     status: AgencyStatus = AgencyStatus.ACTIVE,
     successor: Annotated[str | None, typer.Option(help="successor code of a closed agency")] = None,
     email: str | None = None,
@@ -143,15 +118,14 @@ def agency_add(
             email=email,
         )
     except InvalidAgencyCode as error:
-        raise fail(str(error)) from None
+        fail(str(error))
 
-    async def work(database: Database) -> tuple[int, int]:
-        async with database.transaction() as session:
-            result = await upsert_agencies(session, [record])
-            record_admin_action(session, actor=cli_actor(), action="agency.add", target=record.code)
-            return result
+    async def work(session: AsyncSession, _settings: Settings) -> tuple[int, int]:
+        result = await upsert_agencies(session, [record])
+        record_admin_action(session, actor=cli_actor(), action="agency.add", target=record.code)
+        return result
 
-    added, _ = run(work)
+    added, _ = run_in_transaction(work)
     typer.echo(f"{record.code} {'added' if added else 'updated'}")
 
 
@@ -163,16 +137,19 @@ def credential_create(
 ) -> None:
     """Issue a bearer token; the token is printed once, as the last line."""
 
-    async def work(database: Database) -> tuple[str, str]:
-        async with database.transaction() as session:
-            credential, token = await create_credential(session, role=role, agency_code=agency, holder=holder)
-            record_admin_action(
-                session, actor=cli_actor(), action="credential.create", target=credential.id,
-                role=role.value, agency=agency,
-            )
-            return credential.id, token
+    async def work(session: AsyncSession, _settings: Settings) -> tuple[str, str]:
+        credential, token = await create_credential(session, role=role, agency_code=agency, holder=holder)
+        record_admin_action(
+            session,
+            actor=cli_actor(),
+            action="credential.create",
+            target=credential.id,
+            role=role.value,
+            agency=agency,
+        )
+        return credential.id, token
 
-    credential_id, token = run(work)
+    credential_id, token = run_in_transaction(work)
     typer.echo(f"credential {credential_id} ({role.value}{' for ' + agency if agency else ''})", err=True)
     typer.echo(token)
 
@@ -181,12 +158,11 @@ def credential_create(
 def credential_revoke(credential_id: str) -> None:
     """Revoke a credential; it stops working at once."""
 
-    async def work(database: Database) -> None:
-        async with database.transaction() as session:
-            await revoke_credential(session, credential_id)
-            record_admin_action(session, actor=cli_actor(), action="credential.revoke", target=credential_id)
+    async def work(session: AsyncSession, _settings: Settings) -> None:
+        await revoke_credential(session, credential_id)
+        record_admin_action(session, actor=cli_actor(), action="credential.revoke", target=credential_id)
 
-    run(work)
+    run_in_transaction(work)
     typer.echo(f"credential {credential_id} revoked")
 
 

@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.endpoints import router as agencies_router
 from app.config import Settings, get_settings
 from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
-from app.kit.errors import install_error_handlers
+from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import load_active_sealer
@@ -52,8 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> dict[str, str]:
         """Readiness: the database answers and a signing key is loaded."""
-        async with app.state.database.sessionmaker() as session:
-            await session.execute(text("SELECT 1"))
+        try:
+            async with app.state.database.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except (OSError, SQLAlchemyError) as error:
+            raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from None
         return {"status": "ready", "database": "ok", "signing_key": app.state.sealer.key_id}
 
     return app

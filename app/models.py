@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.kit.db import Base, BigIntPK, UTCDateTime
 from app.kit.clock import utcnow
+from app.kit.db import Base, BigIntPK, UTCDateTime
 from app.kit.ids import new_id
 
 CODE = String(35)  # agency codes: at most 35 characters (edxml.md §3)
@@ -211,6 +211,16 @@ class SigningKey(Base):
     """One of the hub's sealing keys; the private key is encrypted with the master key."""
 
     __tablename__ = "signing_keys"
+    __table_args__ = (
+        # At most one active key, even under concurrent rotations.
+        Index(
+            "uq_signing_keys_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     algorithm: Mapped[str] = mapped_column(String(24))

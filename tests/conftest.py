@@ -31,11 +31,13 @@ from app.models import Role
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "schemas" / "samples"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_ADMIN_DSN = os.environ.get("LIENTHONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "LIENTHONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 SENDER = "000.00.01.H62"  # Văn phòng UBND tỉnh
 RECIPIENT = "000.00.02.H62"
-OTHER = "000.00.04.H62"  # an agency that is neither sender nor recipient of the sample
+OTHER = "000.00.06.H62"  # an agency that is neither sender nor recipient of the sample
 
 
 def _postgres_available() -> bool:

@@ -22,12 +22,12 @@ async def list_agencies(
     q: Annotated[str | None, Query(max_length=100, description="part of a code or a name")] = None,
     parent: Annotated[str | None, Query(max_length=35, description="direct children of this code")] = None,
     status: AgencyStatus | None = None,
-    cursor: Annotated[str | None, Query(max_length=35, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=35, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AgencyPage:
-    rows = await search_agencies(
-        session, q=q, parent=parent, status=status, after=cursor, limit=limit + 1
-    )
+    rows = await search_agencies(session, q=q, parent=parent, status=status, after=cursor, limit=limit + 1)
     items = [
         AgencyOut(
             code=a.code,

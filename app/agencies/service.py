@@ -11,7 +11,7 @@ from app.agencies.directory_file import AgencyRecord, demo_directory
 from app.models import Agency
 
 # Fields an import may set; local settings (signature policy) are never touched by an import.
-_IMPORTED_FIELDS = ("name", "parent_code", "status", "successor_code", "endpoint", "email")
+_IMPORTED_FIELDS = ("name", "parent_code", "status", "successor_code", "old_code", "endpoint", "email")
 
 
 async def upsert_agencies(session: AsyncSession, records: Iterable[AgencyRecord]) -> tuple[int, int]:

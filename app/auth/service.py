@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.tokens import hash_token, new_token
-from app.kit.errors import NotFound
 from app.kit.clock import utcnow
+from app.kit.errors import NotFound
 from app.models import Agency, Credential, Role
 
 
@@ -21,6 +21,11 @@ class Principal:
     role: Role
     agency_code: str | None
     holder: str
+
+    @property
+    def actor(self) -> str:
+        """How the admin log names this caller."""
+        return f"api:{self.holder}/{self.credential_id}"
 
     @property
     def is_staff(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, Request, Response
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -15,17 +17,17 @@ from app.documents.service import (
     visible_document,
 )
 from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
-from app.kit.errors import BadRequest, HubError, PayloadTooLarge, Problem, UnsupportedMediaType
+from app.kit.errors import BadRequest, HubError, Problem
+from app.kit.http import XML_REQUEST_BODY, media_type, read_body, read_xml_body
 from app.models import Document
 from app.sealing.deps import SealerDep
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
-XML_TYPES = ("application/xml", "text/xml", "application/edxml+xml")
 EDXML_REQUEST_BODY = {
     "required": True,
     "content": {
-        "application/xml": {"schema": {"type": "string", "format": "binary"}},
+        **XML_REQUEST_BODY["content"],
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -37,33 +39,13 @@ EDXML_REQUEST_BODY = {
 }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
-    too_large = PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def edxml_from_request(request: Request, limit: int) -> bytes:
     """The edXML bytes: the raw body, or the `file_doc` part of a multipart form."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in (*XML_TYPES, "multipart/form-data"):
-        raise UnsupportedMediaType(
-            f"send the edXML as application/xml or as the multipart part file_doc, not {media_type or 'no type'}"
-        )
+    if media_type(request) != "multipart/form-data":
+        return await read_xml_body(request, limit, what="the edXML document (or a multipart part file_doc)")
     body = await read_body(request, limit)
-    if media_type != "multipart/form-data":
-        return body
 
-    async def one_chunk():  # type: ignore[no-untyped-def]
+    async def one_chunk() -> AsyncIterator[bytes]:
         yield body
 
     try:
@@ -130,7 +112,10 @@ async def get_edxml(document_id: str, session: SessionDep, principal: CurrentPri
     return Response(
         content,
         media_type="application/xml",
-        headers={"ETag": f'"{document.sealed_sha256}"', "Content-Disposition": f'attachment; filename="{document.id}.edxml"'},
+        headers={
+            "ETag": f'"{document.sealed_sha256}"',
+            "Content-Disposition": f'attachment; filename="{document.id}.edxml"',
+        },
     )
 
 

@@ -104,7 +104,16 @@ async def submit_document(
     sealed = await asyncio.to_thread(sealer.seal, body, hub_code=hub_code, at=received_at)
     try:
         return await _store(
-            database, principal, document, checked, signature, body, digest, sealed, sealer.key_id, received_at
+            database,
+            principal,
+            document,
+            checked,
+            signature,
+            body,
+            digest,
+            sealed,
+            sealer.key_id,
+            received_at,
         )
     except IntegrityError:
         # A concurrent submission won the race: same bytes (replay) or same DocumentId (conflict).

@@ -6,6 +6,7 @@ with a path into the document, so agency integrators can fix everything in one r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -13,6 +14,8 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://lienthong.example/problems/"
@@ -72,6 +75,13 @@ class Conflict(HubError):
     status, kind, title = 409, "conflict", "Conflict"
 
 
+class ServiceUnavailable(HubError):
+    status, kind, title = 503, "unavailable", "Temporarily unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 5):
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class PayloadTooLarge(HubError):
     status, kind, title = 413, "payload-too-large", "Request body too large"
 
@@ -113,5 +123,11 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return problem_response(BadRequest("The request's parameters are not valid", problems), request)
 
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Nothing was committed (each unit of work is one transaction); details stay in the server log.
+        log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(HubError("an unexpected error occurred; nothing was stored"), request)
+
     app.add_exception_handler(HubError, on_hub_error)
+    app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Everything lands in .venv.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: run test install tools lint
+
+run: install  ## install, then run the hub on the embedded default (SQLite, in-process dispatcher)
+	$(BIN)/lienthong serve
+
+test: install tools  ## install, then run the whole test suite (SQLite and PostgreSQL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# System tools the suite uses: xmlsec1 is the independent XMLDSig implementation the seals are
+# checked with. Installed with apt when running as root; otherwise those tests say what is missing.
+tools:
+	@command -v xmlsec1 >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xmlsec1 >/dev/null; } || echo "note: install the Debian package xmlsec1 for the interoperability tests"
+
+lint: install
+	$(BIN)/ruff check app connectors tests bench
+	$(BIN)/mypy app connectors

@@ -1,0 +1,40 @@
+"""Reading request bodies: the size limit is enforced while reading, before anything is parsed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from app.kit.errors import PayloadTooLarge, UnsupportedMediaType
+
+XML_TYPES = ("application/xml", "text/xml", "application/edxml+xml")
+XML_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    too_large = PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_xml_body(request: Request, limit: int, *, what: str = "the document") -> bytes:
+    if media_type(request) not in XML_TYPES:
+        raise UnsupportedMediaType(f"send {what} as application/xml, not {media_type(request) or 'no type'}")
+    return await read_body(request, limit)

@@ -1,0 +1,168 @@
+"""Sealing over HTTP: the hub's published certificates and a seal check for anyone, and the admin
+operations on agencies' certificates and signature policy."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, Field
+
+from app.auth.deps import AdminPrincipal
+from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
+from app.kit.http import XML_REQUEST_BODY, read_xml_body
+from app.models import AgencyCertificate, SignaturePolicy
+from app.sealing.keys import certificate_subject, load_certificate_pem
+from app.sealing.seal import verify_seal
+from app.sealing.service import (
+    hub_certificates,
+    list_agency_certificates,
+    published_certificates,
+    register_agency_certificate,
+    revoke_agency_certificate,
+    set_signature_policy,
+)
+
+router = APIRouter(tags=["sealing"])
+
+
+class HubCertificateOut(BaseModel):
+    id: str
+    fingerprint_sha256: str
+    algorithm: str
+    not_after: datetime
+    active: bool
+    certificate_pem: str
+
+
+class SealCheckOut(BaseModel):
+    valid: bool
+    reason: str
+    key_id: str | None
+    fingerprint: str | None
+    signed_at: datetime | None
+    subject: str | None
+
+
+class AgencyCertificateIn(BaseModel):
+    certificate_pem: str = Field(max_length=100_000, description="one X.509 certificate, PEM")
+
+
+class AgencyCertificateOut(BaseModel):
+    id: str
+    agency_code: str
+    fingerprint_sha256: str
+    subject: str
+    not_before: datetime
+    not_after: datetime
+    created_at: datetime
+    revoked_at: datetime | None
+    certificate_pem: str
+
+    @classmethod
+    def of(cls, row: AgencyCertificate) -> AgencyCertificateOut:
+        return cls(
+            id=row.id,
+            agency_code=row.agency_code,
+            fingerprint_sha256=row.fingerprint_sha256,
+            subject=certificate_subject(load_certificate_pem(row.certificate_pem)),
+            not_before=row.not_before,
+            not_after=row.not_after,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+            certificate_pem=row.certificate_pem,
+        )
+
+
+class SignaturePolicyIn(BaseModel):
+    policy: SignaturePolicy
+
+
+class SignaturePolicyOut(BaseModel):
+    agency_code: str
+    policy: SignaturePolicy
+
+
+@router.get("/api/v1/hub/certificates", response_model=list[HubCertificateOut])
+async def get_hub_certificates(session: SessionDep) -> list[HubCertificateOut]:
+    """The hub's signing certificates: the active one first, then past ones that are still valid."""
+    return [
+        HubCertificateOut(
+            id=row.id,
+            fingerprint_sha256=row.fingerprint_sha256,
+            algorithm=row.algorithm,
+            not_after=row.not_after,
+            active=row.active,
+            certificate_pem=row.certificate_pem,
+        )
+        for row in await published_certificates(session)
+    ]
+
+
+@router.post(
+    "/api/v1/hub/verify", response_model=SealCheckOut, openapi_extra={"requestBody": XML_REQUEST_BODY}
+)
+async def verify_hub_seal(request: Request, database: DatabaseDep, settings: SettingsDep) -> SealCheckOut:
+    """Check a document sealed by this hub: which key sealed it and when. A broken seal is still a 200
+    answer, with `valid` false and the reason."""
+    body = await read_xml_body(request, settings.max_body_bytes, what="the sealed document")
+    async with database.sessionmaker() as session:
+        certificates = await hub_certificates(session)
+    check = await asyncio.to_thread(verify_seal, body, certificates)
+    return SealCheckOut(
+        valid=check.valid,
+        reason=check.reason,
+        key_id=check.key_id,
+        fingerprint=check.fingerprint,
+        signed_at=check.signed_at,
+        subject=check.subject,
+    )
+
+
+@router.get("/api/v1/admin/agencies/{code}/certificates", response_model=list[AgencyCertificateOut])
+async def get_agency_certificates(
+    code: str, session: SessionDep, _principal: AdminPrincipal
+) -> list[AgencyCertificateOut]:
+    """The certificates the agency registered for its XML signatures, revoked ones included."""
+    return [AgencyCertificateOut.of(row) for row in await list_agency_certificates(session, code)]
+
+
+@router.post(
+    "/api/v1/admin/agencies/{code}/certificates",
+    response_model=AgencyCertificateOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def add_agency_certificate(
+    code: str, body: AgencyCertificateIn, session: SessionDep, principal: AdminPrincipal
+) -> AgencyCertificateOut:
+    """Register a certificate: documents from the agency signed with its key are then accepted."""
+    row = await register_agency_certificate(
+        session, agency_code=code, pem=body.certificate_pem, actor=principal.actor
+    )
+    return AgencyCertificateOut.of(row)
+
+
+@router.delete(
+    "/api/v1/admin/agencies/{code}/certificates/{certificate_id}", response_model=AgencyCertificateOut
+)
+async def delete_agency_certificate(
+    code: str, certificate_id: str, session: SessionDep, principal: AdminPrincipal
+) -> AgencyCertificateOut:
+    """Revoke a registered certificate; it is kept, marked revoked."""
+    row = await revoke_agency_certificate(
+        session, certificate_id=certificate_id, agency_code=code, actor=principal.actor
+    )
+    return AgencyCertificateOut.of(row)
+
+
+@router.put("/api/v1/admin/agencies/{code}/signature-policy", response_model=SignaturePolicyOut)
+async def put_signature_policy(
+    code: str, body: SignaturePolicyIn, session: SessionDep, principal: AdminPrincipal
+) -> SignaturePolicyOut:
+    """`required`: the agency's documents must carry a valid standard XML signature; `optional`: an
+    unsigned document is accepted (an invalid signature never is)."""
+    agency = await set_signature_policy(
+        session, agency_code=code, policy=body.policy, actor=principal.actor
+    )
+    return SignaturePolicyOut(agency_code=agency.code, policy=SignaturePolicy(agency.signature_policy))

@@ -1,0 +1,420 @@
+"""The hub's seal: what the hub appends and signs before it stores and forwards a document, and how
+anyone checks it later.
+
+Sealing appends the hub's own TraceHeader (its code and the time, edxml.md §1.2) and signs the whole
+document with an enveloped XML signature in the standard `ds:` namespace (RSA-SHA256 or
+ECDSA-SHA256, exclusive canonicalisation, the certificate in KeyInfo). The signature sits in
+edXMLHeader right after TraceHeaderList, so it is the first `ds:Signature` of the document: the one
+stock tools (`xmlsec1 --verify`) check by default. Its single Reference is `URI=""`: it covers every
+byte of content, attachments and any sender signature included.
+
+Sealing and verifying are synchronous and thread-safe: the caller runs them in worker threads. The key
+is loaded once (`Sealer` keeps the loaded key object); parsers and signers are kept per thread.
+
+The parse here is the sealing's one entry for untrusted bytes (`parse_document`): no entities, no
+network, no DTD, large text nodes allowed (attachments travel inline as base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.exceptions import (
+    InvalidCertificate,
+    InvalidDigest,
+    InvalidInput,
+    InvalidSignature,
+    SignXMLException,
+)
+from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
+
+from app.edxml.formats import VIETNAM_TZ, format_timestamp, is_timestamp
+from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
+from app.edxml.paths import element_path
+from app.kit.errors import InvalidDocument, Problem
+from app.sealing.keys import (
+    PrivateKey,
+    SigningIdentity,
+    certificate_fingerprint,
+    certificate_subject,
+    is_valid_at,
+    load_certificate_pem,
+)
+
+DS_SIGNATURE = f"{{{DSIG_NAMESPACE}}}Signature"
+EDXML_SIGNATURE = f"{{{NAMESPACE}}}Signature"
+EDXML_ROOT = f"{{{NAMESPACE}}}edXML"
+HEADER_PATH = f"{{{NAMESPACE}}}edXMLEnvelope/{{{NAMESPACE}}}edXMLHeader"
+SIGNATURE_LOCATION = f"./{HEADER_PATH}/"  # signxml: where the signature is expected
+_TRACE_HEADER_LIST = f"{{{NAMESPACE}}}TraceHeaderList"
+_TRACE_HEADER = f"{{{NAMESPACE}}}TraceHeader"
+_MESSAGE_HEADER = f"{{{NAMESPACE}}}MessageHeader"
+_DS = {"ds": DSIG_NAMESPACE}
+_PLACEHOLDER_ID = "placeholder"  # signxml replaces a ds:Signature with this Id by the signature
+
+ENVELOPED_TRANSFORM = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+CANONICALIZATIONS = frozenset(m.value for m in CanonicalizationMethod)
+
+HUB_SIGNATURE_METHODS = frozenset(
+    {
+        SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
+        SignatureMethod.RSA_SHA512,
+        SignatureMethod.ECDSA_SHA256,
+        SignatureMethod.ECDSA_SHA384,
+        SignatureMethod.ECDSA_SHA512,
+    }
+)
+SHA2_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+
+_VERIFY_CONFIG = SignatureConfiguration(
+    require_x509=True,
+    location=SIGNATURE_LOCATION,
+    expect_references=1,
+    signature_methods=HUB_SIGNATURE_METHODS,
+    digest_algorithms=SHA2_DIGESTS,
+)
+
+
+class UnreadableXML(ValueError):
+    """Bytes the hub will not read as XML: not well formed, or carrying a DTD or entities."""
+
+
+class SealingError(InvalidDocument):
+    """A document the hub cannot seal (not an edXML document message, or a signature in the way of
+    the seal): a 422 with the place in the document."""
+
+    def __init__(self, message: str, path: str = "/edXML/edXMLEnvelope/edXMLHeader") -> None:
+        super().__init__(f"the document cannot be sealed: {message}", [Problem(path, "cannot-seal", message)])
+
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml serialises the users of one parser object: one per thread lets threads parse in parallel.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+        _local.parser = parser
+    return parser
+
+
+def parse_document(data: bytes) -> etree._Element:
+    """The root of an untrusted document, parsed with the hardened parser."""
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as error:
+        raise UnreadableXML(f"not well-formed XML: {error}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise UnreadableXML("documents with a DTD are not accepted")
+    for _ in root.iter(etree.Entity):
+        raise UnreadableXML("documents with entity references are not accepted")
+    return root
+
+
+def edxml_header(root: etree._Element) -> etree._Element | None:
+    if root.tag != EDXML_ROOT:
+        return None
+    return root.find(HEADER_PATH)
+
+
+def signature_profile_problem(
+    signature: etree._Element, *, methods: frozenset[SignatureMethod], digests: frozenset[DigestAlgorithm]
+) -> str | None:
+    """What is wrong with a ds:Signature's SignedInfo for the hub, or None. The profile: one
+    Reference to the whole document (`URI=""`) with the enveloped-signature transform and nothing but
+    canonicalisation after it, SHA-2 algorithms from the given sets, never SHA-1.
+
+    Read from the untrusted tree to give a precise reason; the signature check that follows proves the
+    SignedInfo read here is the one that was signed."""
+    signed_info = signature.find("ds:SignedInfo", _DS)
+    if signed_info is None:
+        return "the signature has no SignedInfo"
+    method = signed_info.find("ds:SignatureMethod", _DS)
+    method_uri = "" if method is None else method.get("Algorithm", "")
+    references = signed_info.findall("ds:Reference", _DS)
+    digest_uris = [_digest_uri(r) for r in references]
+    if any("sha1" in uri.lower() for uri in (method_uri, *digest_uris)):
+        return "SHA-1 is not accepted"
+    if method_uri not in {m.value for m in methods}:
+        return f"the signature algorithm {method_uri or '(none)'} is not accepted"
+    if any(uri not in {d.value for d in digests} for uri in digest_uris):
+        return f"the digest algorithm {', '.join(digest_uris)} is not accepted"
+    c14n = signed_info.find("ds:CanonicalizationMethod", _DS)
+    if c14n is None or c14n.get("Algorithm") not in CANONICALIZATIONS:
+        return "the SignedInfo canonicalization method is missing or not supported"
+    if len(references) != 1:
+        return f"the signature must have exactly one Reference, not {len(references)}"
+    reference = references[0]
+    if reference.get("URI") != "":
+        return 'the signature must cover the whole document (a single Reference with URI="")'
+    transforms = [t.get("Algorithm", "") for t in reference.findall("ds:Transforms/ds:Transform", _DS)]
+    if not transforms or transforms[0] != ENVELOPED_TRANSFORM or not set(transforms[1:]) <= CANONICALIZATIONS:
+        return "the Reference must apply the enveloped-signature transform and then only canonicalization"
+    return None
+
+
+def _digest_uri(reference: etree._Element) -> str:
+    method = reference.find("ds:DigestMethod", _DS)
+    return "" if method is None else method.get("Algorithm", "")
+
+
+def key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
+    """The certificates a signature carries in KeyInfo/X509Data, unreadable ones skipped."""
+    certificates = []
+    for element in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS):
+        try:
+            der = base64.b64decode("".join((element.text or "").split()), validate=True)
+            certificates.append(x509.load_der_x509_certificate(der))
+        except (binascii.Error, ValueError):
+            continue
+    return certificates
+
+
+def verify_pinned(
+    data: bytes, certificate: x509.Certificate, *, config: SignatureConfiguration
+) -> VerifyResult:
+    """signxml's check of the signature at `config.location` against one pinned certificate.
+    Raises the signxml (or lxml schema) error on failure; a new verifier per call keeps it
+    thread-safe."""
+    result = XMLVerifier().verify(data, x509_cert=certificate, parser=_parser(), expect_config=config)
+    assert isinstance(result, VerifyResult)  # expect_references=1 gives one result
+    return result
+
+
+def failure_reason(error: Exception) -> str:
+    """A sentence for a failed signature check."""
+    if isinstance(error, InvalidDigest):
+        return "the document was changed after it was signed (digest mismatch)"
+    if isinstance(error, InvalidCertificate):
+        return f"the certificate is not acceptable: {error}"
+    if isinstance(error, InvalidSignature):
+        return "the signature value does not match the signed information and the certificate"
+    if isinstance(error, etree.DocumentInvalid):
+        return f"the ds:Signature element is malformed: {error}"
+    return f"the signature cannot be checked: {error}"
+
+
+CHECK_ERRORS = (SignXMLException, etree.LxmlError, ValueError, binascii.Error)
+
+
+def _signature_method_for(key: PrivateKey) -> SignatureMethod:
+    return SignatureMethod.RSA_SHA256 if isinstance(key, rsa.RSAPrivateKey) else SignatureMethod.ECDSA_SHA256
+
+
+class _Signer(XMLSigner):
+    """signxml's signer with the hardened per-thread parser (signxml re-parses what it signs; its
+    default parser would refuse the large text nodes of inline attachments)."""
+
+    @property
+    def parser(self) -> etree.XMLParser:
+        return _parser()
+
+
+class Sealer:
+    """Seals documents with one loaded key; safe to share between threads. Keep one per process."""
+
+    def __init__(self, identity: SigningIdentity, *, key_id: str) -> None:
+        self.key_id = key_id
+        self.identity = identity
+        self.fingerprint = identity.fingerprint
+        self.signature_method = _signature_method_for(identity.private_key)
+        self._certificates = [identity.certificate, *identity.chain]
+        self._local = threading.local()
+
+    def _signer(self) -> XMLSigner:
+        signer: XMLSigner | None = getattr(self._local, "signer", None)
+        if signer is None:
+            signer = _Signer(
+                signature_algorithm=self.signature_method,
+                digest_algorithm=DigestAlgorithm.SHA256,
+                c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+            )
+            self._local.signer = signer
+        return signer
+
+    def seal(self, original: bytes, *, hub_code: str, at: datetime) -> bytes:
+        """The sealed document: `original` with the hub's TraceHeader appended and the hub's
+        signature inserted. These bytes are what is stored and forwarded, unchanged."""
+        if at.tzinfo is None:
+            raise ValueError("the seal time must be timezone-aware")
+        try:
+            root = parse_document(original)
+        except UnreadableXML as error:
+            raise SealingError(str(error), "/") from None
+        header = edxml_header(root)
+        if header is None:
+            raise SealingError("not an edXML document message: no edXML/edXMLEnvelope/edXMLHeader", "/")
+        trace_list = _append_trace_header(header, hub_code=hub_code, at=at)
+        _insert_placeholder(root, header, trace_list)
+        try:
+            signed = self._signer().sign(root, key=self.identity.private_key, cert=self._certificates)
+        except InvalidInput as error:
+            raise SealingError(str(error)) from None
+        sealed: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+        return sealed
+
+
+def _append_trace_header(header: etree._Element, *, hub_code: str, at: datetime) -> etree._Element:
+    # Elements are created as children of their final parent so that lxml reuses the prefix (or
+    # default namespace) the document already declares for edXML, then moved within that parent.
+    trace_lists = header.findall(_TRACE_HEADER_LIST)
+    if len(trace_lists) > 1:
+        # Which list holds the hub's TraceHeader must not be open to interpretation.
+        raise SealingError(f"edXMLHeader holds {len(trace_lists)} TraceHeaderList elements; one is expected")
+    if trace_lists:
+        trace_list = trace_lists[0]
+    else:
+        trace_list = etree.SubElement(header, _TRACE_HEADER_LIST)
+        message_headers = header.findall(_MESSAGE_HEADER)
+        if message_headers:
+            message_headers[-1].addnext(trace_list)
+        else:
+            header.insert(0, trace_list)
+    trace = etree.SubElement(trace_list, _TRACE_HEADER)
+    etree.SubElement(trace, f"{{{NAMESPACE}}}OrganId").text = hub_code
+    etree.SubElement(trace, f"{{{NAMESPACE}}}Timestamp").text = format_timestamp(at)
+    previous = trace_list.findall(_TRACE_HEADER)[:-1]
+    if previous:
+        previous[-1].addnext(trace)
+    else:
+        trace_list.insert(0, trace)
+    return trace_list
+
+
+def _insert_placeholder(root: etree._Element, header: etree._Element, trace_list: etree._Element) -> None:
+    taken = root.find(f".//ds:Signature[@Id='{_PLACEHOLDER_ID}']", _DS)
+    if taken is not None:
+        raise SealingError(f'a ds:Signature with Id="{_PLACEHOLDER_ID}" is in the way', element_path(taken))
+    placeholder = etree.SubElement(header, DS_SIGNATURE, nsmap=_DS, Id=_PLACEHOLDER_ID)
+    trace_list.addnext(placeholder)
+    first = next(root.iter(DS_SIGNATURE))
+    if first is not placeholder:
+        raise SealingError(
+            "a ds:Signature comes before edXMLHeader/TraceHeaderList; the hub's seal must be the first "
+            "signature of the document",
+            element_path(first),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HubCertificate:
+    """One of the hub's certificates, as verification needs it."""
+
+    key_id: str
+    certificate: x509.Certificate
+    fingerprint: str
+
+    @classmethod
+    def from_pem(cls, key_id: str, pem: str) -> HubCertificate:
+        certificate = load_certificate_pem(pem)
+        return cls(key_id=key_id, certificate=certificate, fingerprint=certificate_fingerprint(certificate))
+
+
+@dataclass(frozen=True, slots=True)
+class SealCheck:
+    """The outcome of checking a hub seal; when valid, which key sealed the document and when."""
+
+    valid: bool
+    reason: str
+    key_id: str | None = None
+    fingerprint: str | None = None
+    signed_at: datetime | None = None
+    subject: str | None = None
+
+
+def _hub_timestamp(root: etree._Element) -> datetime | None:
+    """The Timestamp of the last TraceHeader in TraceHeaderList: the hub's own, appended when it
+    sealed (the hub seals only documents with one TraceHeaderList)."""
+    header = edxml_header(root)
+    trace_list = None if header is None else header.find(_TRACE_HEADER_LIST)
+    traces = [] if trace_list is None else trace_list.findall(_TRACE_HEADER)
+    if not traces:
+        return None
+    text = (traces[-1].findtext(f"{{{NAMESPACE}}}Timestamp") or "").strip()
+    if not is_timestamp(text):
+        return None
+    return datetime.strptime(text, "%Y/%m/%d %H:%M:%S").replace(tzinfo=VIETNAM_TZ)
+
+
+def verify_seal(data: bytes, certificates: Sequence[HubCertificate]) -> SealCheck:
+    """Check a sealed document against the hub's certificates (current and past). Valid only when
+    the first ds:Signature in edXMLHeader is a whole-document signature by one of them, over content
+    unchanged since, made while that certificate was valid."""
+    try:
+        root = parse_document(data)
+    except UnreadableXML as error:
+        return SealCheck(False, str(error))
+    header = edxml_header(root)
+    if header is None:
+        return SealCheck(False, "not an edXML document message: no edXML/edXMLEnvelope/edXMLHeader")
+    signature = header.find(DS_SIGNATURE)
+    if signature is None:
+        return SealCheck(False, "no seal: edXMLHeader holds no ds:Signature")
+    if next(root.iter(DS_SIGNATURE)) is not signature:
+        return SealCheck(False, "another ds:Signature comes before the seal in edXMLHeader")
+    if problem := signature_profile_problem(signature, methods=HUB_SIGNATURE_METHODS, digests=SHA2_DIGESTS):
+        return SealCheck(False, problem)
+
+    by_fingerprint = {c.fingerprint: c for c in certificates}
+    carried = key_info_certificates(signature)
+    if not carried:
+        return SealCheck(False, "the seal carries no readable X509Certificate in KeyInfo")
+    known = next(
+        (by_fingerprint[f] for f in map(certificate_fingerprint, carried) if f in by_fingerprint), None
+    )
+    if known is None:
+        return SealCheck(
+            False,
+            f"the seal's certificate (SHA-256 {certificate_fingerprint(carried[0])}) "
+            "is not one of this hub's",
+            fingerprint=certificate_fingerprint(carried[0]),
+            subject=certificate_subject(carried[0]),
+        )
+    subject = certificate_subject(known.certificate)
+
+    def invalid(reason: str) -> SealCheck:
+        return SealCheck(False, reason, key_id=known.key_id, fingerprint=known.fingerprint, subject=subject)
+
+    claimed_at = _hub_timestamp(root)
+    if claimed_at is None:
+        return invalid("the last TraceHeader has no readable Timestamp (the seal time)")
+    certificate = known.certificate
+    if not is_valid_at(certificate, claimed_at):
+        return invalid(
+            f"the certificate was not valid at the seal time {format_timestamp(claimed_at)} "
+            f"(valid {certificate.not_valid_before_utc:%Y-%m-%d} "
+            f"to {certificate.not_valid_after_utc:%Y-%m-%d})"
+        )
+    try:
+        # Certificate validity is checked at the claimed seal time, which the signature then covers.
+        result = verify_pinned(
+            data, certificate, config=replace(_VERIFY_CONFIG, verification_time=claimed_at)
+        )
+    except CHECK_ERRORS as error:
+        return invalid(failure_reason(error))
+
+    # Only the signed content is trusted from here on: the seal time is read again from it.
+    signed_at = None if result.signed_xml is None else _hub_timestamp(result.signed_xml)
+    if signed_at != claimed_at:
+        return invalid("the seal time read from the signed content differs from the document's")
+    return SealCheck(
+        True,
+        "valid",
+        key_id=known.key_id,
+        fingerprint=known.fingerprint,
+        signed_at=signed_at,
+        subject=subject,
+    )

@@ -1,0 +1,150 @@
+"""The sender's own signature (chữ ký số của cơ quan gửi) on the document it submits, and the
+agency's policy about it.
+
+Only signatures that are children of edXMLHeader count. A standard `ds:Signature` is checked against
+the certificates the agency registered with the hub (pinned: no chain to any CA is trusted), at the
+time of intake, under the same profile as the hub's seal: one Reference covering the whole document
+(`URI=""`, enveloped-signature transform), SHA-2 only. Because the signature covers the whole
+document, the bytes the intake goes on with are exactly what the sender signed; a signature over
+part of the document (an Id reference) is refused, which also shuts out signature wrapping.
+
+The edXML-namespace `Signature` of the official sample (RSA-SHA1, no standard namespace) is recorded
+as present but never as valid (edxml.md §1.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from cryptography import x509
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
+from signxml.verifier import SignatureConfiguration
+
+from app.edxml.model import SignatureKind
+from app.kit.errors import Problem
+from app.models import SignaturePolicy
+from app.sealing.keys import KeyMaterialError, certificate_fingerprint, check_current
+from app.sealing.seal import (
+    CHECK_ERRORS,
+    DS_SIGNATURE,
+    EDXML_SIGNATURE,
+    SHA2_DIGESTS,
+    SIGNATURE_LOCATION,
+    UnreadableXML,
+    edxml_header,
+    failure_reason,
+    key_info_certificates,
+    parse_document,
+    signature_profile_problem,
+    verify_pinned,
+)
+
+SIGNATURE_PATH = "/edXML/edXMLEnvelope/edXMLHeader/Signature"
+NOT_VERIFIABLE = "present, not verifiable by standard tools"
+
+SENDER_SIGNATURE_METHODS = frozenset(
+    {
+        SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
+        SignatureMethod.RSA_SHA512,
+        SignatureMethod.ECDSA_SHA256,
+        SignatureMethod.ECDSA_SHA384,
+        SignatureMethod.ECDSA_SHA512,
+    }
+)
+SENDER_DIGESTS: frozenset[DigestAlgorithm] = SHA2_DIGESTS
+
+_CONFIG = SignatureConfiguration(
+    require_x509=True,
+    location=SIGNATURE_LOCATION,
+    expect_references=1,
+    signature_methods=SENDER_SIGNATURE_METHODS,
+    digest_algorithms=SENDER_DIGESTS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSignatureCheck:
+    """What the sender's signature is and whether it holds. `valid` is None when there is nothing
+    that can be verified (absent, or the edXML-namespace variant)."""
+
+    kind: SignatureKind
+    valid: bool | None
+    reason: str
+    fingerprint: str | None = None
+
+
+def verify_sender_signature(
+    data: bytes, certificates: Sequence[x509.Certificate], *, now: datetime
+) -> SenderSignatureCheck:
+    """Check the signature in edXMLHeader against the sender's registered certificates at `now`."""
+    try:
+        root = parse_document(data)
+    except UnreadableXML as error:
+        return SenderSignatureCheck(SignatureKind.ABSENT, None, str(error))
+    header = edxml_header(root)
+    if header is None:
+        return SenderSignatureCheck(SignatureKind.ABSENT, None, "no edXMLHeader")
+    signatures = header.findall(DS_SIGNATURE)
+    if not signatures:
+        if header.find(EDXML_SIGNATURE) is not None:
+            return SenderSignatureCheck(SignatureKind.EDXML_VARIANT, None, NOT_VERIFIABLE)
+        return SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
+
+    def invalid(reason: str, fingerprint: str | None = None) -> SenderSignatureCheck:
+        return SenderSignatureCheck(SignatureKind.XMLDSIG, False, reason, fingerprint)
+
+    if len(signatures) > 1:
+        return invalid(
+            f"edXMLHeader holds {len(signatures)} ds:Signature elements; one sender signature is supported"
+        )
+    signature = signatures[0]
+    problem = signature_profile_problem(signature, methods=SENDER_SIGNATURE_METHODS, digests=SENDER_DIGESTS)
+    if problem is not None:
+        return invalid(problem)
+
+    carried = key_info_certificates(signature)
+    if not carried:
+        return invalid("the signature carries no readable X509Certificate in KeyInfo")
+    registered = {certificate_fingerprint(c): c for c in certificates}
+    fingerprint = next((f for f in map(certificate_fingerprint, carried) if f in registered), None)
+    if fingerprint is None:
+        return invalid(
+            "signed with a certificate that is not registered for the sender "
+            f"(SHA-256 {certificate_fingerprint(carried[0])})",
+            certificate_fingerprint(carried[0]),
+        )
+    certificate = registered[fingerprint]
+    try:
+        check_current(certificate, now)
+    except KeyMaterialError as error:
+        return invalid(str(error), fingerprint)
+    try:
+        verify_pinned(data, certificate, config=replace(_CONFIG, verification_time=now))
+    except CHECK_ERRORS as error:
+        return invalid(failure_reason(error), fingerprint)
+    return SenderSignatureCheck(SignatureKind.XMLDSIG, True, "valid", fingerprint)
+
+
+def check_policy(check: SenderSignatureCheck, policy: SignaturePolicy) -> Problem | None:
+    """The problem that makes the intake refuse the document (422), or None. An invalid signature is
+    always refused; a missing or unverifiable one only when the agency's policy requires one."""
+    if check.valid is False:
+        message = f"the sender's signature is not valid: {check.reason}"
+        return Problem(SIGNATURE_PATH, "signature-invalid", message)
+    if SignaturePolicy(policy) is not SignaturePolicy.REQUIRED or check.valid:
+        return None
+    if check.kind is SignatureKind.EDXML_VARIANT:
+        return Problem(
+            SIGNATURE_PATH,
+            "signature-unverifiable",
+            "this agency must sign its documents; the edXML-namespace Signature cannot be verified with "
+            "standard tools: sign with a standard XML signature (ds:Signature) in edXMLHeader",
+        )
+    return Problem(
+        SIGNATURE_PATH,
+        "signature-required",
+        "this agency must sign its documents: no standard XML signature (ds:Signature) in edXMLHeader",
+    )
