@@ -32,12 +32,26 @@ class SignatureKind(StrEnum):
     EDXML_VARIANT = "edxml-variant"  # the official sample's unprefixed Signature in the edXML namespace
 
 
+class StatusCode(StrEnum):
+    """Status/StatusCode: how far a recipient has got with a document."""
+
+    ARRIVED = "01"  # đã đến: in the receiving QLVB, not yet processed by the clerk
+    REJECTED = "02"  # từ chối tiếp nhận
+    ACCEPTED = "03"  # đã tiếp nhận: registered in the incoming book
+    ASSIGNED = "04"  # phân công
+    IN_PROGRESS = "05"  # đang xử lý
+    DONE = "06"  # hoàn thành
+    RECALLED = "13"  # lấy lại: sent by the sender to recall its document
+    AGREED = "15"  # đồng ý: the recipient accepts a recall or an update
+    REFUSED = "16"  # từ chối: the recipient refuses a recall or an update
+
+
 @dataclass(frozen=True, slots=True)
 class Organization:
     """From, To, or Status/From: an agency as the document names it."""
 
     organ_id: str
-    path: str  # path of the OrganId element, e.g. /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]/OrganId
+    path: str  # of the OrganId element: /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]/OrganId
     organ_name: str = ""
     organization_in_charge: str = ""
     organ_add: str = ""
@@ -65,12 +79,24 @@ class Business:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """edXMLManifest/Reference: the manifest's entry for one attachment."""
+
+    content_id: str  # without the optional "cid:" prefix
+    path: str  # of the Reference element
+    content_type: str = ""
+    description: str = ""
+    attachment_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Attachment:
     content_id: str  # without the optional "cid:" prefix
     name: str
     content_type: str
     description: str
     size: int  # decoded size in bytes
+    path: str = ""  # of the Attachment element
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +120,7 @@ class EdxmlDocument:
     business: Business = field(default_factory=Business)
     attachments: tuple[Attachment, ...] = ()
     signature: SignatureKind = SignatureKind.ABSENT
+    references: tuple[Reference, ...] = ()  # the manifest; each matches exactly one attachment
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,7 @@ byte of content, attachments and any sender signature included.
 Sealing and verifying are synchronous and thread-safe: the caller runs them in worker threads. The key
 is loaded once (`Sealer` keeps the loaded key object); parsers and signers are kept per thread.
 
-The parse here is the sealing's one entry for untrusted bytes (`parse_document`): no entities, no
-network, no DTD, large text nodes allowed (attachments travel inline as base64).
+Untrusted bytes are read with the hub's one hardened parser (`app.edxml.parser`).
 """
 
 from __future__ import annotations
@@ -38,10 +37,12 @@ from signxml.exceptions import (
 from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
-from app.edxml.formats import VIETNAM_TZ, format_timestamp, is_timestamp
+from app.edxml.formats import format_timestamp, is_timestamp
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
+from app.edxml.parser import hardened_parser, parse_xml
 from app.edxml.paths import element_path
-from app.kit.errors import InvalidDocument, Problem
+from app.kit.clock import VIETNAM
+from app.kit.errors import HubError, InvalidDocument, Problem
 from app.sealing.keys import (
     PrivateKey,
     SigningIdentity,
@@ -98,30 +99,13 @@ class SealingError(InvalidDocument):
         super().__init__(f"the document cannot be sealed: {message}", [Problem(path, "cannot-seal", message)])
 
 
-_local = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    # lxml serialises the users of one parser object: one per thread lets threads parse in parallel.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
-        _local.parser = parser
-    return parser
-
-
 def parse_document(data: bytes) -> etree._Element:
-    """The root of an untrusted document, parsed with the hardened parser."""
+    """The root of an untrusted document, read with the hub's one hardened parser."""
     try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as error:
-        raise UnreadableXML(f"not well-formed XML: {error}") from None
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise UnreadableXML("documents with a DTD are not accepted")
-    for _ in root.iter(etree.Entity):
-        raise UnreadableXML("documents with entity references are not accepted")
-    return root
+        return parse_xml(data)
+    except HubError as error:
+        details = "; ".join(problem.message for problem in error.errors[:3])
+        raise UnreadableXML(f"{error.detail}: {details}" if details else error.detail) from None
 
 
 def edxml_header(root: etree._Element) -> etree._Element | None:
@@ -189,7 +173,7 @@ def verify_pinned(
     """signxml's check of the signature at `config.location` against one pinned certificate.
     Raises the signxml (or lxml schema) error on failure; a new verifier per call keeps it
     thread-safe."""
-    result = XMLVerifier().verify(data, x509_cert=certificate, parser=_parser(), expect_config=config)
+    result = XMLVerifier().verify(data, x509_cert=certificate, parser=hardened_parser(), expect_config=config)
     assert isinstance(result, VerifyResult)  # expect_references=1 gives one result
     return result
 
@@ -220,7 +204,7 @@ class _Signer(XMLSigner):
 
     @property
     def parser(self) -> etree.XMLParser:
-        return _parser()
+        return hardened_parser()
 
 
 class Sealer:
@@ -346,7 +330,7 @@ def _hub_timestamp(root: etree._Element) -> datetime | None:
     text = (traces[-1].findtext(f"{{{NAMESPACE}}}Timestamp") or "").strip()
     if not is_timestamp(text):
         return None
-    return datetime.strptime(text, "%Y/%m/%d %H:%M:%S").replace(tzinfo=VIETNAM_TZ)
+    return datetime.strptime(text, "%Y/%m/%d %H:%M:%S").replace(tzinfo=VIETNAM)
 
 
 def verify_seal(data: bytes, certificates: Sequence[HubCertificate]) -> SealCheck:

@@ -26,8 +26,8 @@ from sealing_support import (
     xmlsec1_verifies,
 )
 
-from app.edxml.formats import VIETNAM_TZ
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
+from app.kit.clock import VIETNAM
 from app.sealing.keys import KeyAlgorithm, SigningIdentity, certificate_fingerprint
 from app.sealing.seal import HubCertificate, Sealer, SealingError, verify_seal
 
@@ -202,7 +202,7 @@ def test_verify_seal_names_the_key_and_the_time(
     assert check.reason == "valid"
     assert check.key_id == sealer.key_id
     assert check.fingerprint == sealer.fingerprint
-    assert check.signed_at == at.astimezone(VIETNAM_TZ)
+    assert check.signed_at == at.astimezone(VIETNAM)
     assert check.subject is not None
     assert f"Liên Thông hub {HUB_CODE}" in check.subject
 
@@ -257,7 +257,7 @@ def test_a_sha1_seal_is_refused_even_when_xmlsec1_accepts_it(ec_sealer: Sealer, 
     rsa_hub = identity_valid(-1, 30)
     trace = (
         f"<edXML:TraceHeaderList><edXML:TraceHeader><edXML:OrganId>{HUB_CODE}</edXML:OrganId>"
-        f"<edXML:Timestamp>{now().astimezone(VIETNAM_TZ):%Y/%m/%d %H:%M:%S}</edXML:Timestamp>"
+        f"<edXML:Timestamp>{now().astimezone(VIETNAM):%Y/%m/%d %H:%M:%S}</edXML:Timestamp>"
         "</edXML:TraceHeader></edXML:TraceHeaderList>"
     )
     template = edxml_document(trace_list=False, header_extra=trace + signature_template(RSA_SHA1, SHA1))
