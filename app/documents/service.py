@@ -90,9 +90,10 @@ async def submit_document(
 
     async with database.sessionmaker() as session:
         replay = await _document_by_original(session, digest)
-        if replay is not None:
-            return await _replayed(database, principal, replay)
-        checked = await _check_against_hub(session, document)
+        checked = None if replay else await _check_against_hub(session, document)
+    if replay is not None:
+        return await _replayed(database, principal, replay)
+    assert checked is not None
 
     signature = await asyncio.to_thread(
         verify_sender_signature, body, checked.sender_certificates, now=utcnow()
@@ -119,10 +120,11 @@ async def submit_document(
         # A concurrent submission won the race: same bytes (replay) or same DocumentId (conflict).
         async with database.sessionmaker() as session:
             replay = await _document_by_original(session, digest)
-            if replay is not None:
-                return await _replayed(database, principal, replay)
-            if await _new_document_with_id(session, document.document_id) is not None:
-                raise _duplicate_document_id(document) from None
+            conflicting = await _new_document_with_id(session, document.document_id)
+        if replay is not None:
+            return await _replayed(database, principal, replay)
+        if conflicting is not None:
+            raise _duplicate_document_id(document) from None
         raise
 
 
