@@ -1,0 +1,184 @@
+"""`lienthong` commands: directory, credentials, database; and the README's first command end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import SAMPLES
+from sqlalchemy import select, text
+from support.processes import free_port, running
+from typer.testing import CliRunner, Result
+
+from app.auth.tokens import hash_token
+from app.bootstrap import prepare
+from app.cli import cli
+from app.config import Settings, get_settings
+from app.kit.db import Database
+from app.models import AdminLogEntry, Agency, Credential
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The CLI's environment: this test's database (with the demo directory) and data directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIENTHONG_DATABASE_URL", database_url)
+    monkeypatch.setenv("LIENTHONG_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    settings = get_settings()
+    asyncio.run(prepare(settings, migrate=False))
+    yield settings
+    get_settings.cache_clear()
+
+
+def lienthong(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def rows(settings: Settings, statement):  # type: ignore[no-untyped-def]
+    async def work():  # type: ignore[no-untyped-def]
+        database = Database(settings.effective_database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return list(await session.scalars(statement))
+        finally:
+            await database.dispose()
+
+    return asyncio.run(work())
+
+
+def test_agency_import_csv_adds_and_updates(env: Settings, tmp_path: Path) -> None:
+    directory = tmp_path / "danh-muc.csv"
+    directory.write_text(
+        "\ufeffcode,name,parent_code,status,endpoint\n"
+        "000.00.40.H62,Ban Quản lý các khu công nghiệp tỉnh Vĩnh Phúc,000.00.00.H62,active,"
+        "https://qlvb.bqlkcn.example/edxml\n"
+        "000.00.02.H62,Sở Nội vụ tỉnh Vĩnh Phúc (tên mới),000.00.00.H62,active,\n",
+        encoding="utf-8",
+    )
+    result = lienthong("agency", "import", directory)
+    assert result.exit_code == 0, result.output
+    assert "1 added, 1 updated" in result.output
+    [added] = rows(env, select(Agency).where(Agency.code == "000.00.40.H62"))
+    assert added.endpoint == "https://qlvb.bqlkcn.example/edxml"
+    [renamed] = rows(env, select(Agency).where(Agency.code == "000.00.02.H62"))
+    assert renamed.name.endswith("(tên mới)")
+    assert [
+        e.action for e in rows(env, select(AdminLogEntry).where(AdminLogEntry.action.like("agency.%")))
+    ] == ["agency.import"]
+
+
+def test_agency_import_reports_every_problem_and_changes_nothing(env: Settings, tmp_path: Path) -> None:
+    directory = tmp_path / "bad.csv"
+    directory.write_text(
+        "code,name,status\n000.00.41.h62,Tên,active\n000.00.42.H62,,unknown\n", encoding="utf-8"
+    )
+    result = lienthong("agency", "import", directory)
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "line 3" in result.output
+    assert rows(env, select(Agency).where(Agency.code.like("000.00.4_.H62"))) == []
+
+
+def test_agency_add_derives_the_parent_and_refuses_bad_codes(env: Settings) -> None:
+    result = lienthong("agency", "add", "000.24.30.H62", "Ủy ban nhân dân phường Đống Đa")
+    assert result.exit_code == 0, result.output
+    [agency] = rows(env, select(Agency).where(Agency.code == "000.24.30.H62"))
+    assert agency.parent_code == "000.00.30.H62"
+    bad = lienthong("agency", "add", "000.24.30.h62!", "x")
+    assert bad.exit_code == 1
+    assert bad.output.startswith("lienthong: ") and len(bad.output.strip().splitlines()) == 1
+
+
+def test_credential_create_prints_the_token_once_and_stores_only_its_hash(env: Settings) -> None:
+    result = lienthong("credential", "create", "--agency", "000.00.02.H62", "--role", "agency")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("lt_") and len(token) > 40
+    [credential] = rows(env, select(Credential))
+    assert credential.token_hash == hash_token(token)
+    assert token not in repr(rows(env, select(text("*")).select_from(Credential.__table__)))
+
+    assert lienthong("credential", "revoke", credential.id).exit_code == 0
+    [revoked] = rows(env, select(Credential))
+    assert revoked.revoked_at is not None
+    actions = [
+        e.action
+        for e in rows(
+            env,
+            select(AdminLogEntry).where(AdminLogEntry.action.like("credential.%")).order_by(AdminLogEntry.id),
+        )
+    ]
+    assert actions == ["credential.create", "credential.revoke"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("credential", "create", "--role", "agency"),  # an agency credential needs its agency
+        ("credential", "create", "--role", "agency", "--agency", "000.00.99.H62"),  # unknown agency
+        ("credential", "revoke", "no-such-credential"),
+    ],
+)
+def test_credential_commands_fail_with_one_line(env: Settings, args: tuple[str, ...]) -> None:
+    result = lienthong(*args)
+    assert result.exit_code == 1
+    assert result.output.startswith("lienthong: ")
+
+
+def test_bad_usage_exits_2(env: Settings) -> None:
+    assert lienthong("credential", "create", "--role", "emperor").exit_code == 2
+
+
+@pytest.mark.slow
+def test_first_command_serves_the_demo_and_the_sample_goes_through(tmp_path: Path) -> None:
+    """What the README promises a newcomer: `lienthong serve` on an empty machine, demo credentials,
+    the sample document sent with the printed instructions."""
+    port = free_port()
+    data = tmp_path / "var"
+    lienthong_script = str(Path(sys.executable).parent / "lienthong")
+    env = {
+        "LIENTHONG_DATA_DIR": str(data),
+        "LIENTHONG_DATABASE_URL": "",
+        "LIENTHONG_ENVIRONMENT": "development",
+    }
+    log = tmp_path / "serve.log"
+    with running(
+        [
+            "-c",
+            f"import sys; sys.argv = ['{lienthong_script}', 'serve', '--port', '{port}']; "
+            "from app.cli import main; main()",
+        ],
+        health_url=f"http://127.0.0.1:{port}/readyz",
+        env=env,
+        log=log,
+        timeout=60,
+    ):
+        printed = log.read_text()
+        assert "curl" in printed and "demo-credentials.env" in printed
+        tokens = dict(
+            line.split("=", 1)
+            for line in (data / "demo-credentials.env").read_text().splitlines()
+            if "=" in line
+        )
+        assert (data / "demo-credentials.env").stat().st_mode & 0o077 == 0
+        base = f"http://127.0.0.1:{port}"
+        sample = (SAMPLES / "sample.edxml").read_bytes()
+        sent = httpx.post(
+            f"{base}/api/v1/documents",
+            content=sample,
+            headers={"Authorization": f"Bearer {tokens['SENDER_TOKEN']}", "Content-Type": "application/xml"},
+        )
+        assert sent.status_code == 201, sent.text
+        receipt = sent.json()
+        seen = httpx.get(
+            f"{base}/api/v1/documents/{receipt['id']}",
+            headers={"Authorization": f"Bearer {tokens['RECIPIENT_TOKEN']}"},
+        )
+        assert seen.status_code == 200
+        assert seen.json()["subject"].startswith("V/v triển khai")
+        certificates = httpx.get(f"{base}/api/v1/hub/certificates").json()
+        assert certificates and certificates[0]["active"] is True
