@@ -112,7 +112,7 @@ def agency_add(
             code=str(parsed),
             name=name,
             parent_code=parent_code,
-            status=status.value,
+            status=status,
             successor_code=successor,
             endpoint=endpoint,
             email=email,

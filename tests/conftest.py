@@ -7,11 +7,9 @@ With CI=true a missing PostgreSQL fails the run instead of skipping its half.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +17,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
+from support.hub import IN_CI, OTHER, POSTGRES_ADMIN_DSN, RECIPIENT, SAMPLES, SENDER, Hub
 
 from app.auth.service import create_credential
 from app.bootstrap import prepare
@@ -27,17 +26,6 @@ from app.kit.db import Base, Database
 from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Role
-
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "schemas" / "samples"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_ADMIN_DSN = os.environ.get(
-    "LIENTHONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-SENDER = "000.00.01.H62"  # Văn phòng UBND tỉnh
-RECIPIENT = "000.00.02.H62"
-OTHER = "000.00.06.H62"  # an agency that is neither sender nor recipient of the sample
 
 
 def _postgres_available() -> bool:
@@ -111,30 +99,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         load_demo_directory=True,
     )
-
-
-@dataclass
-class Hub:
-    """A running hub (in-process ASGI) with credentials for the demo agencies and staff."""
-
-    settings: Settings
-    database: Database
-    client: httpx.AsyncClient
-    tokens: dict[str, str]
-
-    def auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
-
-    async def submit(self, body: bytes, who: str = SENDER, **headers: str) -> httpx.Response:
-        return await self.client.post(
-            "/api/v1/documents",
-            content=body,
-            headers={"Content-Type": "application/xml", **self.auth(who), **headers},
-        )
-
-    async def scalar(self, sql: str, **params: object) -> object:
-        async with self.database.sessionmaker() as session:
-            return (await session.execute(text(sql), params)).scalar()
 
 
 @pytest.fixture

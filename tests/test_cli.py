@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SAMPLES
 from sqlalchemy import select, text
+from support.hub import SAMPLES
 from support.processes import free_port, running
 from typer.testing import CliRunner, Result
 

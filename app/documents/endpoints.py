@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from fastapi import APIRouter, Request, Response
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -45,7 +45,7 @@ async def edxml_from_request(request: Request, limit: int) -> bytes:
         return await read_xml_body(request, limit, what="the edXML document (or a multipart part file_doc)")
     body = await read_body(request, limit)
 
-    async def one_chunk() -> AsyncIterator[bytes]:
+    async def one_chunk() -> AsyncGenerator[bytes, None]:
         yield body
 
     try:

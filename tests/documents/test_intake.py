@@ -9,9 +9,9 @@ from datetime import date, timedelta
 from itertools import count
 
 import pytest
-from conftest import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
 from lxml import etree
 from sqlalchemy import text
+from support.hub import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
 
 from app.auth.service import create_credential
 from app.edxml import BusinessDocType, DocumentSpec, Organ, Style, build_document, read_document

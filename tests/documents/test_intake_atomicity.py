@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import RECIPIENT, SENDER, Hub
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from support.hub import RECIPIENT, SENDER, Hub
 from support.processes import free_port, running
 
 from app.auth.service import create_credential
