@@ -1,12 +1,17 @@
 """The database: one async engine per process, the declarative base, and portable column types.
 
-The same models and migrations serve SQLite (embedded default) and PostgreSQL (production). On SQLite
-every transaction starts with `BEGIN IMMEDIATE`: concurrent writers then queue on the busy timeout
-instead of failing when a read lock cannot be upgraded.
+The same models and migrations serve SQLite (embedded default) and PostgreSQL (production).
+
+SQLite allows one writer at a time. Write transactions (`Database.transaction()`) start with
+`BEGIN IMMEDIATE` and, within the process, queue on an asyncio lock: a waiting writer is handed the
+database as soon as it is free, instead of sleeping in SQLite's busy handler (whose back-off reaches
+100 ms a try) or failing when a read lock cannot be upgraded. Plain sessions (`sessionmaker()`) are
+for reading: they begin deferred and, in WAL mode, never wait for a writer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -62,6 +67,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+_WRITE_OPTION = "lienthong_write"
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -73,7 +81,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writing = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 class Database:
@@ -83,6 +92,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite_writer = asyncio.Lock() if url.startswith("sqlite") else None
 
     @property
     def is_postgres(self) -> bool:
@@ -90,8 +100,15 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work is committed on success and rolled back on any exception."""
-        async with self.sessionmaker() as session, session.begin():
+        """A session whose work is committed on success and rolled back on any exception.
+
+        Never open one inside another in the same task: on SQLite the second would wait for the first."""
+        if self._sqlite_writer is None:
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_writer, self.sessionmaker() as session, session.begin():
+            await session.connection(execution_options={_WRITE_OPTION: True})
             yield session
 
     async def dispose(self) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edxml_support import NS, SPEC, STATUS, TODAY, find
 from lxml import etree
+from support.edxml import NS, SPEC, STATUS, TODAY, find
 
 from app.edxml import (
     NAMESPACE,

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from edxml_support import SPEC, TODAY
+from support.edxml import SPEC, TODAY
 
 from app.edxml import Style, build_document, read_document
 

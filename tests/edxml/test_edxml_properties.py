@@ -6,9 +6,9 @@ from __future__ import annotations
 import string
 from datetime import date
 
-from edxml_support import TODAY, sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.edxml import TODAY, sample
 
 from app.edxml import (
     DocumentSpec,

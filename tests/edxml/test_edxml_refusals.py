@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from edxml_support import (
+from lxml import etree
+from support.edxml import (
     HEADER,
     MESSAGE_HEADER,
     NS,
@@ -23,7 +24,6 @@ from edxml_support import (
     remove,
     set_text,
 )
-from lxml import etree
 
 from app.edxml import (
     BusinessDocType,

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from edxml_support import TODAY
+from support.edxml import TODAY
 
 from app.edxml import (
     Attachment,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-from edxml_support import HEADER, NS, TODAY, sample
 from lxml import etree
+from support.edxml import HEADER, NS, TODAY, sample
 
 from app.edxml import (
     DSIG_NAMESPACE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from edxml_support import SPEC, STATUS, TODAY, edited, find, sample
 from lxml import etree
+from support.edxml import SPEC, STATUS, TODAY, edited, find, sample
 
 from app.edxml import (
     BusinessDocType,

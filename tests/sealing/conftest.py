@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sealing_support import HUB_CODE, RECIPIENT, SENDER, edxml_document
+from support.signing import HUB_CODE, RECIPIENT, SENDER, edxml_document
 
 from app.config import Settings
 from app.kit.db import Base, Database

@@ -12,8 +12,8 @@ import pytest
 import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from sealing_support import HUB_CODE, SENDER, edxml_document, identity_valid, xmlsec1_verifies
 from sqlalchemy import select
+from support.signing import HUB_CODE, SENDER, edxml_document, identity_valid, xmlsec1_verifies
 from typer.testing import CliRunner, Result
 
 from app.config import get_settings

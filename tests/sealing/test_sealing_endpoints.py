@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
-from sealing_support import HUB_CODE, SENDER, edxml_document
 from sqlalchemy import select
+from support.signing import HUB_CODE, SENDER, edxml_document
 
 from app.auth.service import create_credential
 from app.config import Settings

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-from sealing_support import HUB_CODE
+from support.signing import HUB_CODE
 
 from app.kit.secrets import SecretError
 from app.sealing.keys import (

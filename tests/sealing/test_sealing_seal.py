@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sealing_support import (
+from support.signing import (
     HUB_CODE,
     RSA_SHA1,
     SENDER,

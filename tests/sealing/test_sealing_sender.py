@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from lxml import etree
-from sealing_support import (
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
+from support.signing import (
     ECDSA_SHA256,
     RSA_SHA1,
     RSA_SHA256,
@@ -23,7 +24,6 @@ from sealing_support import (
     xmlsec1,
     xmlsec1_sign,
 )
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE, SignatureKind
 from app.models import SignaturePolicy

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from sealing_support import HUB_CODE, RECIPIENT, SENDER, edxml_document, identity_valid, signxml_sign
 from sqlalchemy import select
+from support.signing import HUB_CODE, RECIPIENT, SENDER, edxml_document, identity_valid, signxml_sign
 
 from app.config import Settings
 from app.edxml.model import SignatureKind
