@@ -48,8 +48,10 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION:
             missing = [
                 name
-                for name, value in (("LIENTHONG_DATABASE_URL", self.database_url),
-                                    ("LIENTHONG_MASTER_KEY", self.master_key))
+                for name, value in (
+                    ("LIENTHONG_DATABASE_URL", self.database_url),
+                    ("LIENTHONG_MASTER_KEY", self.master_key),
+                )
                 if not value
             ]
             if missing:

@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.effective_database_url)
         try:
-            async with database.sessionmaker() as session:
+            async with database.reading() as session:
                 app.state.sealer = await load_active_sealer(session, load_master_key(settings))
             app.state.database = database
             yield
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def readyz() -> dict[str, str]:
         """Readiness: the database answers and a signing key is loaded."""
         try:
-            async with app.state.database.sessionmaker() as session:
+            async with app.state.database.reading() as session:
                 await session.execute(text("SELECT 1"))
         except (OSError, SQLAlchemyError) as error:
             raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from None

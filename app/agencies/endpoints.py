@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from app.agencies.schemas import AgencyOut, AgencyPage
 from app.agencies.service import search_agencies
 from app.auth.deps import CurrentPrincipal
-from app.kit.deps import SessionDep
+from app.kit.deps import ReadingSessionDep
 from app.models import AgencyStatus
 
 router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])
 
 @router.get("", response_model=AgencyPage)
 async def list_agencies(
-    session: SessionDep,
+    session: ReadingSessionDep,
     _principal: CurrentPrincipal,
     q: Annotated[str | None, Query(max_length=100, description="part of a code or a name")] = None,
     parent: Annotated[str | None, Query(max_length=35, description="direct children of this code")] = None,

@@ -1,13 +1,16 @@
-"""Writing to the two append-only logs. Entries are added to the caller's session, so they commit or
-roll back together with the change they describe."""
+"""Writing to the two append-only logs. Entries are written in the caller's transaction, so they
+commit or roll back together with the change they describe."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.clock import utcnow
 from app.models import AdminLogEntry, ExchangeLogEntry
 
 
@@ -19,28 +22,33 @@ class ExchangeEvent(StrEnum):
     DUPLICATE = "duplicate"
 
 
-def record_exchange(
-    session: AsyncSession,
+def exchange_entry(
     event: ExchangeEvent,
     *,
+    at: datetime | None = None,
     document_id: str | None = None,
     delivery_id: str | None = None,
     agency_code: str | None = None,
     credential_id: str | None = None,
     sha256: str | None = None,
     **detail: Any,
-) -> ExchangeLogEntry:
-    entry = ExchangeLogEntry(
-        event=event,
-        document_id=document_id,
-        delivery_id=delivery_id,
-        agency_code=agency_code,
-        credential_id=credential_id,
-        sha256=sha256,
-        detail=detail,
-    )
-    session.add(entry)
-    return entry
+) -> dict[str, Any]:
+    """One exchange-log row, to be written with `append_exchange`."""
+    return {
+        "at": at or utcnow(),
+        "event": event.value,
+        "document_id": document_id,
+        "delivery_id": delivery_id,
+        "agency_code": agency_code,
+        "credential_id": credential_id,
+        "sha256": sha256,
+        "detail": detail,
+    }
+
+
+async def append_exchange(session: AsyncSession, *entries: dict[str, Any]) -> None:
+    """Write exchange-log rows in one statement."""
+    await session.execute(insert(ExchangeLogEntry), list(entries))
 
 
 def record_admin_action(

@@ -22,7 +22,7 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send 'Authorization: Bearer <token>'")
     # A short session of its own: the lookup must not hold a connection for the whole request.
-    async with database.sessionmaker() as session:
+    async with database.reading() as session:
         principal = await principal_for_token(session, credentials.credentials)
     if principal is None:
         raise Unauthorized("the token is unknown or revoked")

@@ -16,7 +16,7 @@ from app.documents.service import (
     submit_document,
     visible_document,
 )
-from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
+from app.kit.deps import DatabaseDep, ReadingSessionDep, SettingsDep
 from app.kit.errors import BadRequest, HubError, Problem
 from app.kit.http import XML_REQUEST_BODY, media_type, read_body, read_xml_body
 from app.models import Document
@@ -94,7 +94,9 @@ async def submit(
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
-async def get_document(document_id: str, session: SessionDep, principal: CurrentPrincipal) -> DocumentOut:
+async def get_document(
+    document_id: str, session: ReadingSessionDep, principal: CurrentPrincipal
+) -> DocumentOut:
     """Metadata, deliveries and each delivery's history."""
     document = await visible_document(session, principal, document_id)
     return _document_out(document)
@@ -105,7 +107,7 @@ async def get_document(document_id: str, session: SessionDep, principal: Current
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}, "description": "the sealed edXML as forwarded"}},
 )
-async def get_edxml(document_id: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
+async def get_edxml(document_id: str, session: ReadingSessionDep, principal: CurrentPrincipal) -> Response:
     """The sealed edXML exactly as the hub forwards it."""
     document = await visible_document(session, principal, document_id)
     content = await payload(session, document.sealed_sha256)

@@ -22,22 +22,23 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.agencies.service import agencies_by_code
-from app.audit.log import ExchangeEvent, record_exchange
+from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.auth.service import Principal
 from app.documents.schemas import DeliveryReceipt, Receipt, SignatureOutcome
 from app.edxml import BusinessDocType, EdxmlDocument, Organization, SignatureKind, read_document
 from app.kit.clock import utcnow, vietnam_now
 from app.kit.db import Database
 from app.kit.errors import Conflict, Forbidden, HubError, InvalidDocument, NotFound, Problem
+from app.kit.ids import new_id
 from app.models import (
     Agency,
     AgencyStatus,
@@ -88,9 +89,9 @@ async def submit_document(
             [Problem(document.sender.path, "sender-not-caller", "From/OrganId must be your own agency code")],
         )
 
-    async with database.sessionmaker() as session:
-        replay = await _document_by_original(session, digest)
-        checked = None if replay else await _check_against_hub(session, document)
+    async with database.reading() as session:
+        replay, conflicting = await _earlier_documents(session, digest, document)
+        checked = None if replay else await _check_against_hub(session, document, conflicting=conflicting)
     if replay is not None:
         return await _replayed(database, principal, replay)
     assert checked is not None
@@ -114,12 +115,11 @@ async def submit_document(
         )
     except IntegrityError:
         # A concurrent submission won the race: same bytes (replay) or same DocumentId (conflict).
-        async with database.sessionmaker() as session:
-            replay = await _document_by_original(session, digest)
-            conflicting = await _new_document_with_id(session, document.document_id)
+        async with database.reading() as session:
+            replay, conflicting = await _earlier_documents(session, digest, document)
         if replay is not None:
             return await _replayed(database, principal, replay)
-        if conflicting is not None:
+        if conflicting:
             raise _duplicate_document_id(document) from None
         raise
 
@@ -137,7 +137,9 @@ def _verify_and_seal(
     return signature, sealer.seal(body, hub_code=hub_code, at=at)
 
 
-async def _check_against_hub(session: AsyncSession, document: EdxmlDocument) -> _Checked:
+async def _check_against_hub(
+    session: AsyncSession, document: EdxmlDocument, *, conflicting: bool
+) -> _Checked:
     problems: list[Problem] = []
     organizations = [document.sender, *document.recipients]
     directory = await agencies_by_code(session, (o.organ_id for o in organizations))
@@ -148,7 +150,7 @@ async def _check_against_hub(session: AsyncSession, document: EdxmlDocument) -> 
     related_id = None
     business = document.business
     if business.doc_type is BusinessDocType.NEW:
-        if not problems and await _new_document_with_id(session, document.document_id) is not None:
+        if not problems and conflicting:
             raise _duplicate_document_id(document)
     else:
         related = await session.scalar(
@@ -190,7 +192,7 @@ async def _check_against_hub(session: AsyncSession, document: EdxmlDocument) -> 
     sender = directory[document.sender.organ_id]
     signed = document.signature is SignatureKind.XMLDSIG
     return _Checked(
-        routes=routes,
+        routes=sorted(routes, key=lambda route: route.recipient),
         related_id=related_id,
         sender_policy=SignaturePolicy(sender.signature_policy),
         sender_certificates=await agency_certificates(session, sender.code, now=utcnow()) if signed else [],
@@ -229,86 +231,121 @@ async def _store(
     seal_key_id: str,
     received_at: datetime,
 ) -> IntakeResult:
+    """Step 5: everything in one transaction, one statement per table."""
     sealed_digest = hashlib.sha256(sealed).hexdigest()
+    document_row: dict[str, Any] = {
+        "id": new_id(),
+        "edxml_document_id": document.document_id,
+        "business_type": int(document.business.doc_type),
+        "related_id": checked.related_id,
+        "sender_code": document.sender.organ_id,
+        "subject": document.subject,
+        "code_number": document.code_number,
+        "code_notation": document.code_notation,
+        "promulgation_date": document.promulgation_date,
+        "received_at": received_at,
+        "submitted_by": principal.credential_id,
+        "original_sha256": digest,
+        "sealed_sha256": sealed_digest,
+        "sender_signature": signature.kind.value,
+        "sender_signature_detail": signature.reason,
+        "seal_key_id": seal_key_id,
+    }
+    deliveries: list[dict[str, Any]] = [
+        {
+            "id": new_id(),
+            "document_id": document_row["id"],
+            "recipient_code": route.recipient,
+            "connector": route.connector.value,
+            "state": DeliveryState.QUEUED.value,
+            "attempt_count": 0,
+            "next_attempt_at": received_at,
+            "created_at": received_at,
+            "updated_at": received_at,
+        }
+        for route in checked.routes
+    ]
     async with database.transaction() as session:
-        session.add_all(
+        await session.execute(
+            insert(Payload),
             [
-                Payload(sha256=digest, size=len(original), content=original),
-                Payload(sha256=sealed_digest, size=len(sealed), content=sealed),
-            ]
-        )
-        await session.flush()
-        row = Document(
-            edxml_document_id=document.document_id,
-            business_type=document.business.doc_type,
-            related_id=checked.related_id,
-            sender_code=document.sender.organ_id,
-            subject=document.subject,
-            code_number=document.code_number,
-            code_notation=document.code_notation,
-            promulgation_date=document.promulgation_date,
-            received_at=received_at,
-            submitted_by=principal.credential_id,
-            original_sha256=digest,
-            sealed_sha256=sealed_digest,
-            sender_signature=signature.kind.value,
-            sender_signature_detail=signature.reason,
-            seal_key_id=seal_key_id,
-            deliveries=[
-                Delivery(
-                    recipient_code=route.recipient,
-                    connector=route.connector,
-                    state=DeliveryState.QUEUED,
-                    next_attempt_at=received_at,
-                    events=[
-                        DeliveryEvent(
-                            at=received_at,
-                            to_state=DeliveryState.QUEUED,
-                            reason=f"routed to {route.connector} by rule {route.rule}",
-                        )
-                    ],
-                )
-                for route in checked.routes
+                {"sha256": digest, "size": len(original), "content": original, "created_at": received_at},
+                {"sha256": sealed_digest, "size": len(sealed), "content": sealed, "created_at": received_at},
             ],
         )
-        session.add(row)
-        await session.flush()
-        record_exchange(
-            session,
-            ExchangeEvent.STORED,
-            document_id=row.id,
-            agency_code=row.sender_code,
-            credential_id=principal.credential_id,
-            sha256=digest,
-            edxml_document_id=row.edxml_document_id,
-            business_type=int(row.business_type),
-            related_id=row.related_id,
-            sealed_sha256=sealed_digest,
-            seal_key_id=seal_key_id,
-            sender_signature=signature.kind.value,
-            recipients=[route.recipient for route in checked.routes],
+        await session.execute(insert(Document), [document_row])
+        await session.execute(insert(Delivery), deliveries)
+        await session.execute(
+            insert(DeliveryEvent),
+            [
+                {
+                    "delivery_id": delivery["id"],
+                    "at": received_at,
+                    "to_state": DeliveryState.QUEUED.value,
+                    "reason": f"routed to {route.connector} by rule {route.rule}",
+                }
+                for delivery, route in zip(deliveries, checked.routes, strict=True)
+            ],
         )
-        for delivery in row.deliveries:
-            record_exchange(
-                session,
-                ExchangeEvent.ROUTED,
-                document_id=row.id,
-                delivery_id=delivery.id,
-                agency_code=delivery.recipient_code,
-                connector=delivery.connector,
+        await append_exchange(
+            session,
+            exchange_entry(
+                ExchangeEvent.STORED,
+                at=received_at,
+                document_id=document_row["id"],
+                agency_code=document.sender.organ_id,
+                credential_id=principal.credential_id,
+                sha256=digest,
+                edxml_document_id=document.document_id,
+                business_type=int(document.business.doc_type),
+                related_id=checked.related_id,
+                sealed_sha256=sealed_digest,
+                seal_key_id=seal_key_id,
+                sender_signature=signature.kind.value,
+                recipients=[route.recipient for route in checked.routes],
+            ),
+            *(
+                exchange_entry(
+                    ExchangeEvent.ROUTED,
+                    at=received_at,
+                    document_id=document_row["id"],
+                    delivery_id=delivery["id"],
+                    agency_code=delivery["recipient_code"],
+                    connector=delivery["connector"],
+                )
+                for delivery in deliveries
+            ),
+        )
+    receipt = Receipt(
+        id=document_row["id"],
+        document_id=document.document_id,
+        sha256=digest,
+        received_at=received_at,
+        deliveries=[
+            DeliveryReceipt(
+                id=d["id"], recipient=d["recipient_code"], connector=d["connector"], state=d["state"]
             )
-    return IntakeResult(receipt=_receipt(row), created=True)
+            for d in sorted(deliveries, key=lambda d: d["recipient_code"])
+        ],
+        sealed_sha256=sealed_digest,
+        seal_key_id=seal_key_id,
+        sender_signature=_signature_outcome(signature.kind.value, signature.reason),
+        related_id=checked.related_id,
+    )
+    return IntakeResult(receipt=receipt, created=True)
 
 
 async def _replayed(database: Database, principal: Principal, document: Document) -> IntakeResult:
     async with database.transaction() as session:
-        record_exchange(
+        await append_exchange(
             session,
-            ExchangeEvent.DUPLICATE,
-            document_id=document.id,
-            agency_code=principal.agency_code,
-            credential_id=principal.credential_id,
-            sha256=document.original_sha256,
+            exchange_entry(
+                ExchangeEvent.DUPLICATE,
+                document_id=document.id,
+                agency_code=principal.agency_code,
+                credential_id=principal.credential_id,
+                sha256=document.original_sha256,
+            ),
         )
     return IntakeResult(receipt=_receipt(document), created=False)
 
@@ -318,32 +355,39 @@ async def record_rejection(
 ) -> None:
     """Log a refused submission; nothing else of it is stored."""
     async with database.transaction() as session:
-        record_exchange(
+        await append_exchange(
             session,
-            ExchangeEvent.REJECTED,
-            agency_code=principal.agency_code,
-            credential_id=principal.credential_id,
-            sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
-            status=error.status,
-            reason=error.detail,
-            problems=[f"{p.path}: {p.code}" for p in error.errors][:50],
+            exchange_entry(
+                ExchangeEvent.REJECTED,
+                agency_code=principal.agency_code,
+                credential_id=principal.credential_id,
+                sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
+                status=error.status,
+                reason=error.detail,
+                problems=[f"{p.path}: {p.code}" for p in error.errors][:50],
+            ),
         )
 
 
-async def _document_by_original(session: AsyncSession, digest: str) -> Document | None:
-    result: Document | None = await session.scalar(
-        select(Document).where(Document.original_sha256 == digest).options(selectinload(Document.deliveries))
+async def _earlier_documents(
+    session: AsyncSession, digest: str, document: EdxmlDocument
+) -> tuple[Document | None, bool]:
+    """In one query: the document accepted earlier from these very bytes (a replay), and whether a
+    different new document already uses this DocumentId (a conflict, for a new document)."""
+    same_new_id = (Document.edxml_document_id == document.document_id) & (
+        Document.business_type == BusinessDocType.NEW
     )
-    return result
-
-
-async def _new_document_with_id(session: AsyncSession, edxml_document_id: str) -> str | None:
-    result: str | None = await session.scalar(
-        select(Document.id).where(
-            Document.edxml_document_id == edxml_document_id, Document.business_type == BusinessDocType.NEW
-        )
+    rows = await session.scalars(
+        select(Document)
+        .where(or_(Document.original_sha256 == digest, same_new_id))
+        .options(selectinload(Document.deliveries))
     )
-    return result
+    earlier = list(rows)
+    replay = next((d for d in earlier if d.original_sha256 == digest), None)
+    conflicting = document.business.doc_type is BusinessDocType.NEW and any(
+        d.original_sha256 != digest for d in earlier
+    )
+    return replay, conflicting
 
 
 def _receipt(document: Document) -> Receipt:
@@ -364,13 +408,12 @@ def _receipt(document: Document) -> Receipt:
 
 
 def signature_outcome(document: Document) -> SignatureOutcome:
+    return _signature_outcome(document.sender_signature, document.sender_signature_detail)
+
+
+def _signature_outcome(kind: str, reason: str | None) -> SignatureOutcome:
     """Only verified standard signatures are ever stored as present, so validity follows from the kind."""
-    kind = SignatureKind(document.sender_signature)
-    return SignatureOutcome(
-        kind=kind.value,
-        valid=True if kind is SignatureKind.XMLDSIG else None,
-        reason=document.sender_signature_detail,
-    )
+    return SignatureOutcome(kind=kind, valid=True if kind == SignatureKind.XMLDSIG else None, reason=reason)
 
 
 async def visible_document(session: AsyncSession, principal: Principal, document_id: str) -> Document:

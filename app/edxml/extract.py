@@ -224,9 +224,7 @@ def _reference(reader: _Reader, at: At) -> Reference:
 def _attachment(reader: _Reader, at: At) -> Attachment:
     size = _decoded_size(reader.one(at, "ContentTransferEncoded").element)
     if size is None:
-        reader.problems.append(
-            Problem(at.path, "bad-base64", "ContentTransferEncoded is not valid base64")
-        )
+        reader.problems.append(Problem(at.path, "bad-base64", "ContentTransferEncoded is not valid base64"))
     return Attachment(
         content_id=_without_cid(reader.text(at, "ContentId")),
         name=reader.text(at, "AttachmentName"),

@@ -5,8 +5,11 @@ The same models and migrations serve SQLite (embedded default) and PostgreSQL (p
 SQLite allows one writer at a time. Write transactions (`Database.transaction()`) start with
 `BEGIN IMMEDIATE` and, within the process, queue on an asyncio lock: a waiting writer is handed the
 database as soon as it is free, instead of sleeping in SQLite's busy handler (whose back-off reaches
-100 ms a try) or failing when a read lock cannot be upgraded. Plain sessions (`sessionmaker()`) are
-for reading: they begin deferred and, in WAL mode, never wait for a writer.
+100 ms a try) or failing when a read lock cannot be upgraded.
+
+Reading sessions (`Database.reading()`) never write. On PostgreSQL they run in autocommit, so a
+lookup costs one round trip instead of three (BEGIN, SELECT, ROLLBACK); on SQLite they begin deferred
+and, in WAL mode, never wait for a writer.
 """
 
 from __future__ import annotations
@@ -59,12 +62,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout. After a server restart the pool is
+    # invalidated by the first failing statement instead. Connections are kept (not churned) as
+    # long as concurrency stays within pool_size.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_recycle=1800)
 
 
 _WRITE_OPTION = "lienthong_write"
@@ -92,6 +98,12 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        reader = (
+            self.engine
+            if url.startswith("sqlite")
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self._reading = async_sessionmaker(reader, expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock() if url.startswith("sqlite") else None
 
     @property
@@ -109,6 +121,12 @@ class Database:
             return
         async with self._sqlite_writer, self.sessionmaker() as session, session.begin():
             await session.connection(execution_options={_WRITE_OPTION: True})
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for lookups only: nothing written through it is kept."""
+        async with self._reading() as session:
             yield session
 
     async def dispose(self) -> None:

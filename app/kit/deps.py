@@ -28,6 +28,15 @@ async def get_session(database: Annotated[Database, Depends(get_database)]) -> A
         yield session
 
 
+async def get_reading_session(
+    database: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    """A session for handlers that only read."""
+    async with database.reading() as session:
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadingSessionDep = Annotated[AsyncSession, Depends(get_reading_session)]

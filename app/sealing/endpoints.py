@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from app.auth.deps import AdminPrincipal
-from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
+from app.kit.deps import DatabaseDep, ReadingSessionDep, SessionDep, SettingsDep
 from app.kit.http import XML_REQUEST_BODY, read_xml_body
 from app.models import AgencyCertificate, SignaturePolicy
 from app.sealing.keys import certificate_subject, load_certificate_pem
@@ -85,7 +85,7 @@ class SignaturePolicyOut(BaseModel):
 
 
 @router.get("/api/v1/hub/certificates", response_model=list[HubCertificateOut])
-async def get_hub_certificates(session: SessionDep) -> list[HubCertificateOut]:
+async def get_hub_certificates(session: ReadingSessionDep) -> list[HubCertificateOut]:
     """The hub's signing certificates: the active one first, then past ones that are still valid."""
     return [
         HubCertificateOut(
@@ -107,7 +107,7 @@ async def verify_hub_seal(request: Request, database: DatabaseDep, settings: Set
     """Check a document sealed by this hub: which key sealed it and when. A broken seal is still a 200
     answer, with `valid` false and the reason."""
     body = await read_xml_body(request, settings.max_body_bytes, what="the sealed document")
-    async with database.sessionmaker() as session:
+    async with database.reading() as session:
         certificates = await hub_certificates(session)
     check = await asyncio.to_thread(verify_seal, body, certificates)
     return SealCheckOut(
@@ -122,7 +122,7 @@ async def verify_hub_seal(request: Request, database: DatabaseDep, settings: Set
 
 @router.get("/api/v1/admin/agencies/{code}/certificates", response_model=list[AgencyCertificateOut])
 async def get_agency_certificates(
-    code: str, session: SessionDep, _principal: AdminPrincipal
+    code: str, session: ReadingSessionDep, _principal: AdminPrincipal
 ) -> list[AgencyCertificateOut]:
     """The certificates the agency registered for its XML signatures, revoked ones included."""
     return [AgencyCertificateOut.of(row) for row in await list_agency_certificates(session, code)]
@@ -162,7 +162,5 @@ async def put_signature_policy(
 ) -> SignaturePolicyOut:
     """`required`: the agency's documents must carry a valid standard XML signature; `optional`: an
     unsigned document is accepted (an invalid signature never is)."""
-    agency = await set_signature_policy(
-        session, agency_code=code, policy=body.policy, actor=principal.actor
-    )
+    agency = await set_signature_policy(session, agency_code=code, policy=body.policy, actor=principal.actor)
     return SignaturePolicyOut(agency_code=agency.code, policy=SignaturePolicy(agency.signature_policy))

@@ -1,5 +1,6 @@
 """A hub gateway that dies (os._exit, as a SIGKILL would) in the middle of the intake transaction:
-after the document, payloads and deliveries are flushed to the database, before the commit.
+after payloads, document, deliveries and their events are inserted, before the log entries and the
+commit.
 
 Usage: python tests/support/crash_midway.py PORT   (configuration from LIENTHONG_* variables)
 """
@@ -13,17 +14,14 @@ from typing import Any
 import uvicorn
 
 import app.documents.service as intake
-from app.audit.log import ExchangeEvent
 from app.main import create_app
 
-record_exchange = intake.record_exchange
 
-
-def dying_record_exchange(session: Any, event: ExchangeEvent, **fields: Any) -> Any:
-    if event is ExchangeEvent.ROUTED:
+async def dying_append_exchange(session: Any, *entries: dict[str, Any]) -> None:
+    if any(entry["event"] == "routed" for entry in entries):
         os._exit(17)
-    return record_exchange(session, event, **fields)
+    raise AssertionError("intake wrote log entries of a document without its routing")
 
 
-intake.record_exchange = dying_record_exchange  # type: ignore[assignment]
+intake.append_exchange = dying_append_exchange  # type: ignore[assignment]
 uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
