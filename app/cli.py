@@ -19,6 +19,7 @@ from app.audit.log import record_admin_action
 from app.auth.service import create_credential, revoke_credential
 from app.config import Settings, get_settings
 from app.kit.cli import cli_actor, fail, run_in_transaction
+from app.kit.db import Database
 from app.models import AgencyStatus, Role
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 
@@ -54,6 +55,44 @@ def serve(
         asyncio.run(create_demo_credentials(settings))
         typer.echo(how_to_send(settings, host, port))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@cli.command()
+def worker(
+    connector: Annotated[
+        list[str] | None, typer.Option("--connector", help="connector to run (repeatable; default: all)")
+    ] = None,
+) -> None:
+    """Run connector workers against RabbitMQ (any number of replicas)."""
+    import signal
+
+    from app.delivery.runtime import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    if not settings.broker_url:
+        fail(
+            "LIENTHONG_BROKER_URL is not set: on the embedded default, `lienthong serve` runs the workers"
+        )
+
+    async def main() -> None:
+        database = Database(settings.effective_database_url)
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await run_worker(database, settings, connector)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(main())
+    except ValueError as error:
+        fail(str(error))
 
 
 @db_app.command("upgrade")

@@ -37,6 +37,19 @@ class Settings(BaseSettings):
         "In development it is generated into the data directory on first start.",
     )
     max_body_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    retry_base_seconds: float = Field(default=10.0, gt=0, description="first retry delay (doubles each try)")
+    retry_cap_seconds: float = Field(default=3600.0, gt=0, description="longest delay between two tries")
+    retry_max_attempts: int = Field(default=12, ge=1, description="tries before a delivery is failed")
+    push_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="QLVB push timeout, unless per agency"
+    )
+    delivery_lease_seconds: float = Field(
+        default=300.0, gt=0, description="a delivery in `sending` for longer is handed out again"
+    )
+    worker_concurrency: int = Field(default=64, ge=1, description="deliveries one worker has in flight")
+    broker_delivery_limit: int = Field(
+        default=5, ge=1, description="redeliveries after crashes before a message is dead-lettered"
+    )
     load_demo_directory: bool | None = Field(
         default=None,
         description="Load the demo directory of province H62 into an empty database. "

@@ -11,6 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.endpoints import router as agencies_router
 from app.config import Settings, get_settings
+from app.delivery.endpoints import router as inbox_router
+from app.delivery.runtime import Dispatch
 from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
 from app.kit.errors import ServiceUnavailable, install_error_handlers
@@ -29,7 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with database.reading() as session:
                 app.state.sealer = await load_active_sealer(session, load_master_key(settings))
             app.state.database = database
-            yield
+            dispatch = Dispatch(database, settings)
+            app.state.dispatch = dispatch
+            await dispatch.start()
+            try:
+                yield
+            finally:
+                await dispatch.stop()
         finally:
             await database.dispose()
 
@@ -44,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents_router)
     app.include_router(agencies_router)
     app.include_router(sealing_router)
+    app.include_router(inbox_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -52,12 +61,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> dict[str, str]:
-        """Readiness: the database answers and a signing key is loaded."""
+        """Readiness: the database answers and a signing key is loaded; the broker's state is reported."""
         try:
             async with app.state.database.reading() as session:
                 await session.execute(text("SELECT 1"))
         except (OSError, SQLAlchemyError) as error:
             raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from None
-        return {"status": "ready", "database": "ok", "signing_key": app.state.sealer.key_id}
+        dispatch: Dispatch = app.state.dispatch
+        return {
+            "status": "ready",
+            "database": "ok",
+            "signing_key": app.state.sealer.key_id,
+            # Intake does not need the broker (the outbox keeps what it accepts), so it is reported,
+            # not required.
+            "broker": "embedded"
+            if dispatch.embedded
+            else ("connected" if dispatch.broker_connected else "away"),
+        }
 
     return app

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +73,7 @@ class Agency(Base):
     successor_code: Mapped[str | None] = mapped_column(CODE)
     old_code: Mapped[str | None] = mapped_column(CODE)
     endpoint: Mapped[str | None] = mapped_column(String(500))
+    endpoint_timeout_seconds: Mapped[float | None] = mapped_column(Float)
     email: Mapped[str | None] = mapped_column(String(100))
     signature_policy: Mapped[str] = mapped_column(String(16), default=SignaturePolicy.OPTIONAL)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -158,7 +160,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("document_id", "recipient_code"),
-        Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_due", "state", "dispatched_at", "next_attempt_at"),
         Index("ix_deliveries_recipient_state", "recipient_code", "state"),
     )
 
@@ -169,6 +171,8 @@ class Delivery(Base):
     state: Mapped[str] = mapped_column(String(20), default=DeliveryState.QUEUED)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the relay's publish of this delivery was confirmed; cleared when it is due again.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -188,6 +192,24 @@ class DeliveryEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Attempt(Base):
+    """One try at handing a delivery to its receiver."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(
+        String(20)
+    )  # delivered | awaiting_pickup | transient | permanent
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
 
 
 class ExchangeLogEntry(Base):

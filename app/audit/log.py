@@ -20,6 +20,7 @@ class ExchangeEvent(StrEnum):
     STORED = "stored"
     ROUTED = "routed"
     DUPLICATE = "duplicate"
+    DELIVERY_STATE = "delivery-state"  # a delivery changed state: detail has from, to, reason
 
 
 def exchange_entry(

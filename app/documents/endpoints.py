@@ -87,7 +87,9 @@ async def submit(
     except HubError as error:
         await record_rejection(database, principal, body, error)
         raise
-    if not result.created:
+    if result.created:
+        request.app.state.dispatch.relay.wake()
+    else:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/documents/{result.receipt.id}"
     return result.receipt

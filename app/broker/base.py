@@ -1,0 +1,39 @@
+"""What the relay and the workers need from a broker."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from app.delivery.service import Due
+
+
+class BrokerMessage(Protocol):
+    delivery_id: str
+    redelivered: bool  # an earlier holder of this message went away without settling it
+
+    async def ack(self) -> None: ...
+
+    async def requeue(self) -> None:
+        """The worker failed on this message; counts towards the delivery limit."""
+
+
+Handler = Callable[[BrokerMessage], Awaitable[None]]
+DeadLetterHandler = Callable[[str, str], Awaitable[None]]  # (delivery id, reason)
+
+
+def dead_letter_reason(delivery_limit: int) -> str:
+    return f"dead-lettered: a worker failed on it {delivery_limit} times"
+
+
+class Broker(Protocol):
+    async def start(self) -> None: ...
+
+    async def publish(self, due: Sequence[Due]) -> list[Due]:
+        """Hand deliveries to their connectors' queues; returns those the broker confirmed."""
+
+    async def consume(self, connector: str, handler: Handler, *, prefetch: int) -> None: ...
+
+    async def consume_dead_letters(self, handler: DeadLetterHandler) -> None: ...
+
+    async def close(self) -> None: ...

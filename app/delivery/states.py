@@ -1,0 +1,43 @@
+"""Which state changes a delivery may make (ARCHITECTURE.md, "Delivery states").
+
+    queued -> sending -> delivered
+                |  ^
+                v  |   transient failure, back-off
+             retrying
+                |
+                v      permanent failure or attempts exhausted
+             failed  --(admin: requeue)--> queued
+    inbox:  queued -> sending -> awaiting_pickup -> delivered (the agency acknowledges)
+
+`sending -> sending` is a new attempt after one was interrupted (a worker died holding it).
+`queued -> failed` is a message dead-lettered before any attempt finished.
+"""
+
+from __future__ import annotations
+
+from app.kit.errors import Conflict
+from app.models import DeliveryState as S
+
+TRANSITIONS: dict[S, frozenset[S]] = {
+    S.QUEUED: frozenset({S.SENDING, S.FAILED, S.DISCARDED}),
+    S.SENDING: frozenset({S.SENDING, S.DELIVERED, S.RETRYING, S.FAILED, S.AWAITING_PICKUP}),
+    S.RETRYING: frozenset({S.SENDING, S.FAILED, S.DISCARDED}),
+    S.AWAITING_PICKUP: frozenset({S.DELIVERED, S.DISCARDED}),
+    S.FAILED: frozenset({S.QUEUED, S.DISCARDED}),
+    S.DELIVERED: frozenset(),
+    S.DISCARDED: frozenset(),
+}
+
+#: States in which a delivery may be handed to a connector.
+DISPATCHABLE = frozenset({S.QUEUED, S.RETRYING, S.SENDING})
+#: States nothing automatic changes any more.
+SETTLED = frozenset({S.DELIVERED, S.FAILED, S.DISCARDED, S.AWAITING_PICKUP})
+
+
+class IllegalTransition(Conflict):
+    """A state change the delivery state machine does not allow (409)."""
+
+
+def check(current: S, target: S, *, delivery_id: str) -> None:
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(f"delivery {delivery_id} cannot go from {current.value} to {target.value}")

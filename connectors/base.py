@@ -1,0 +1,46 @@
+"""What a connector is given (a Job) and what it answers (an Outcome)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class OutcomeKind(StrEnum):
+    DELIVERED = "delivered"  # the receiver has it
+    AWAITING_PICKUP = "awaiting_pickup"  # parked for the receiver to pull
+    TRANSIENT = "transient"  # try again later (connection error, timeout, 408, 429, 5xx)
+    PERMANENT = "permanent"  # trying again will not help (other 4xx, no endpoint, not configured)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    http_status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None  # seconds the receiver asked us to wait
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One attempt at one delivery, with everything the connector needs."""
+
+    delivery_id: str  # also the idempotency key the receiver sees on every attempt
+    document_id: str  # the hub's id
+    edxml_document_id: str
+    sender_code: str
+    recipient_code: str
+    endpoint: str | None
+    timeout_seconds: float
+    attempt: int
+    payload: bytes | None  # the sealed edXML, for connectors that need it
+
+
+class Connector(Protocol):
+    name: str
+    needs_payload: bool
+
+    async def deliver(self, job: Job) -> Outcome: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,86 @@
+"""`qlvb-push`: POST the sealed edXML to the recipient agency's QLVB endpoint.
+
+Every attempt carries the delivery id as `Idempotency-Key`, so a receiver can recognise a repeat
+(delivery is at-least-once), and the document's metadata in headers (non-ASCII values
+percent-encoded). 2xx is delivered; connection errors, timeouts, 408, 429 and 5xx are worth another
+try later (honouring Retry-After); any other answer will not change by retrying.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+
+import httpx
+
+from connectors.base import Job, Outcome, OutcomeKind
+
+TRANSIENT_STATUSES = frozenset({408, 429})
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def classify(response: httpx.Response) -> Outcome:
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome(OutcomeKind.DELIVERED, http_status=status)
+    error = f"HTTP {status}: {response.text[:200]}"
+    if status in TRANSIENT_STATUSES or status >= 500:
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        return Outcome(OutcomeKind.TRANSIENT, http_status=status, error=error, retry_after=retry_after)
+    return Outcome(OutcomeKind.PERMANENT, http_status=status, error=error)
+
+
+class QlvbPushConnector:
+    name = "qlvb-push"
+    needs_payload = True
+
+    def __init__(self, *, max_connections: int = 100) -> None:
+        # One client for every endpoint: connections to each receiver are pooled and reused.
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=False,
+        )
+
+    async def deliver(self, job: Job) -> Outcome:
+        if not job.endpoint:
+            return Outcome(OutcomeKind.PERMANENT, error=f"{job.recipient_code} has no delivery endpoint")
+        assert job.payload is not None
+        headers = {
+            "Content-Type": "application/xml",
+            "Idempotency-Key": job.delivery_id,
+            "X-Lienthong-Document": job.document_id,
+            "X-Lienthong-Edxml-Document-Id": quote(job.edxml_document_id, safe=",/"),
+            "X-Lienthong-Sender": job.sender_code,
+            "X-Lienthong-Recipient": job.recipient_code,
+            "X-Lienthong-Attempt": str(job.attempt),
+        }
+        try:
+            response = await self.client.post(
+                job.endpoint, content=job.payload, headers=headers, timeout=job.timeout_seconds
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+            return Outcome(OutcomeKind.PERMANENT, error=f"bad endpoint {job.endpoint!r}: {error}")
+        except httpx.TimeoutException:
+            return Outcome(OutcomeKind.TRANSIENT, error=f"no answer within {job.timeout_seconds:g} s")
+        except httpx.TransportError as error:
+            return Outcome(OutcomeKind.TRANSIENT, error=f"{type(error).__name__}: {error}")
+        return classify(response)
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,358 @@
+"""The worker runtime: takes deliveries off the broker, hands each to its connector, records the
+attempt and the new state, then acknowledges.
+
+Messages are processed in batches (whatever has arrived, up to a limit): one transaction claims the
+whole batch (each delivery -> `sending`, an attempt row each, payloads loaded), the connectors run
+concurrently, one transaction records every outcome, then the messages are acknowledged. A message
+is acknowledged only after its outcome is committed, so a crash at any point leads to a redelivery,
+never to a loss; a redelivered message for a delivery already settled is acknowledged and dropped.
+
+If a connector raises instead of answering, the worker "crashed" on that message: it is requeued,
+and after the broker's delivery limit it is dead-lettered and the delivery marked `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.broker.base import Broker, BrokerMessage
+from app.config import Settings
+from app.delivery.backoff import RetryPolicy
+from app.delivery.service import Change, apply_changes
+from app.delivery.states import DISPATCHABLE
+from app.kit.clock import utcnow
+from app.kit.db import Database
+from app.kit.ids import new_id
+from app.models import Agency, Attempt, Delivery, DeliveryState, Document, Payload
+from connectors.base import Connector, Job, Outcome, OutcomeKind
+from connectors.inbox import InboxConnector
+from connectors.national_axis import NationalAxisConnector
+from connectors.qlvb_push import QlvbPushConnector
+
+log = logging.getLogger(__name__)
+
+BATCH = 64
+DATABASE_RETRY_SECONDS = 1.0
+
+
+def build_connectors(settings: Settings, names: Sequence[str] | None = None) -> dict[str, Connector]:
+    """The connectors this process runs (all of them by default)."""
+    available = ("qlvb-push", "inbox", "national-axis")
+    chosen = list(names or available)
+    unknown = [name for name in chosen if name not in available]
+    if unknown:
+        raise ValueError(f"unknown connector(s): {', '.join(unknown)}; known: {', '.join(available)}")
+    connectors: dict[str, Connector] = {}
+    for name in chosen:
+        if name == "qlvb-push":
+            connectors[name] = QlvbPushConnector(max_connections=settings.worker_concurrency)
+        elif name == "inbox":
+            connectors[name] = InboxConnector()
+        else:
+            connectors[name] = NationalAxisConnector(settings.axis_url)
+    return connectors
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    message: BrokerMessage
+    job: Job
+    connector: Connector
+    attempt_id: str
+    started: float
+
+
+class Worker:
+    def __init__(
+        self, database: Database, broker: Broker, connectors: Mapping[str, Connector], settings: Settings
+    ) -> None:
+        self.database = database
+        self.broker = broker
+        self.connectors = dict(connectors)
+        self.settings = settings
+        self.retry = RetryPolicy(
+            settings.retry_base_seconds, settings.retry_cap_seconds, settings.retry_max_attempts
+        )
+        self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self._inbox: asyncio.Queue[BrokerMessage] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, *, batchers: int = 4) -> None:
+        """Consume the connectors' queues and the dead letters."""
+        for name in self.connectors:
+            await self.broker.consume(name, self._receive, prefetch=self.settings.worker_concurrency)
+        await self.broker.consume_dead_letters(self.dead_lettered)
+        self._tasks = [asyncio.create_task(self._batches()) for _ in range(batchers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for connector in self.connectors.values():
+            await connector.close()
+
+    async def _receive(self, message: BrokerMessage) -> None:
+        self._inbox.put_nowait(message)
+
+    async def _batches(self) -> None:
+        while True:
+            batch = [await self._inbox.get()]
+            while len(batch) < BATCH and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                await self.process(batch)
+            except Exception:
+                log.exception("worker: batch of %d failed; requeued", len(batch))
+                await asyncio.sleep(DATABASE_RETRY_SECONDS)
+                await asyncio.gather(*(m.requeue() for m in batch), return_exceptions=True)
+
+    async def process(self, batch: Sequence[BrokerMessage]) -> None:
+        claims, settled = await self._claim(batch)
+        await asyncio.gather(*(m.ack() for m in settled))
+        if not claims:
+            return
+        results = await asyncio.gather(*(c.connector.deliver(c.job) for c in claims), return_exceptions=True)
+        finished: list[tuple[_Claim, Outcome]] = []
+        for claim, result in zip(claims, results, strict=True):
+            if isinstance(result, Outcome):
+                finished.append((claim, result))
+            else:
+                log.error(
+                    "connector %s failed on delivery %s: %r",
+                    claim.connector.name,
+                    claim.job.delivery_id,
+                    result,
+                )
+                await claim.message.requeue()
+        if finished:
+            await self._finish(finished)
+            await asyncio.gather(*(claim.message.ack() for claim, _ in finished))
+
+    async def _claim(self, batch: Sequence[BrokerMessage]) -> tuple[list[_Claim], list[BrokerMessage]]:
+        """Move the batch's deliveries to `sending`, one attempt row each; returns the claims and the
+        messages to drop (their delivery is settled, or another worker holds it)."""
+        now = utcnow()
+        by_id = {m.delivery_id: m for m in batch}
+        claims: list[_Claim] = []
+        drop: list[BrokerMessage] = [m for m in batch if by_id[m.delivery_id] is not m]  # duplicates
+        async with self.database.transaction() as session:
+            rows = await _load(session, list(by_id))
+            changes: list[Change] = []
+            attempts: list[dict[str, object]] = []
+            wanted_payloads: set[str] = set()
+            pending: list[tuple[BrokerMessage, Row[Any], Connector, str, int]] = []
+            for delivery_id, message in by_id.items():
+                row = rows.get(delivery_id)
+                if (
+                    row is None
+                    or DeliveryState(row.state) not in DISPATCHABLE
+                    or row.connector not in self.connectors
+                ):
+                    drop.append(message)
+                    continue
+                state = DeliveryState(row.state)
+                if state is DeliveryState.SENDING and row.next_attempt_at > now and not message.redelivered:
+                    drop.append(message)  # another worker is on it; the relay sent it twice
+                    continue
+                attempt = row.attempt_count + 1
+                reason = f"attempt {attempt} by {row.connector}"
+                if state is DeliveryState.SENDING:
+                    reason += " (the previous attempt was interrupted)"
+                changes.append(
+                    Change(
+                        delivery_id=delivery_id,
+                        document_id=row.document_id,
+                        recipient_code=row.recipient_code,
+                        from_state=state,
+                        to_state=DeliveryState.SENDING,
+                        reason=reason,
+                        attempt_count=attempt,
+                        next_attempt_at=now + self.lease,
+                        dispatched_at=row.dispatched_at,
+                        last_error=row.last_error,
+                    )
+                )
+                connector = self.connectors[row.connector]
+                attempt_id = new_id()
+                attempts.append(
+                    {"id": attempt_id, "delivery_id": delivery_id, "number": attempt, "started_at": now}
+                )
+                if connector.needs_payload:
+                    wanted_payloads.add(row.sealed_sha256)
+                pending.append((message, row, connector, attempt_id, attempt))
+            if changes:
+                interrupted = [c.delivery_id for c in changes if c.from_state is DeliveryState.SENDING]
+                if interrupted:
+                    await _close_open_attempts(session, interrupted, at=now, outcome="interrupted")
+                await apply_changes(session, changes, at=now)
+                await session.execute(insert(Attempt), attempts)
+            payloads = await _payloads(session, wanted_payloads)
+        started = time.monotonic()
+        for message, row, connector, attempt_id, attempt in pending:
+            job = Job(
+                delivery_id=row.id,
+                document_id=row.document_id,
+                edxml_document_id=row.edxml_document_id,
+                sender_code=row.sender_code,
+                recipient_code=row.recipient_code,
+                endpoint=row.endpoint,
+                timeout_seconds=row.endpoint_timeout_seconds or self.settings.push_timeout_seconds,
+                attempt=attempt,
+                payload=payloads.get(row.sealed_sha256) if connector.needs_payload else None,
+            )
+            claims.append(_Claim(message, job, connector, attempt_id, started))
+        return claims, drop
+
+    async def _finish(self, finished: Sequence[tuple[_Claim, Outcome]]) -> None:
+        now = utcnow()
+        changes, attempt_rows = [], []
+        for claim, outcome in finished:
+            job = claim.job
+            target, next_at, error, reason = self._next_state(job.attempt, outcome, now)
+            changes.append(
+                Change(
+                    delivery_id=job.delivery_id,
+                    document_id=claim.job.document_id,
+                    recipient_code=job.recipient_code,
+                    from_state=DeliveryState.SENDING,
+                    to_state=target,
+                    reason=reason,
+                    attempt_count=job.attempt,
+                    next_attempt_at=next_at,
+                    dispatched_at=None if target is DeliveryState.RETRYING else now,
+                    last_error=error,
+                )
+            )
+            attempt_rows.append(
+                {
+                    "a_id": claim.attempt_id,
+                    "a_ended": now,
+                    "a_outcome": outcome.kind.value,
+                    "a_status": outcome.http_status,
+                    "a_error": outcome.error,
+                    "a_ms": round((time.monotonic() - claim.started) * 1000, 1),
+                }
+            )
+        async with self.database.transaction() as session:
+            await apply_changes(session, changes, at=now)
+            await session.execute(
+                update(Attempt)
+                .where(Attempt.id == bindparam("a_id"))
+                .values(
+                    ended_at=bindparam("a_ended"),
+                    outcome=bindparam("a_outcome"),
+                    http_status=bindparam("a_status"),
+                    error=bindparam("a_error"),
+                    duration_ms=bindparam("a_ms"),
+                )
+                .execution_options(synchronize_session=False),
+                attempt_rows,
+            )
+
+    def _next_state(
+        self, attempt: int, outcome: Outcome, now: datetime
+    ) -> tuple[DeliveryState, datetime | None, str | None, str]:
+        """(state, next attempt time, last error, reason) after an attempt's outcome."""
+        if outcome.kind is OutcomeKind.DELIVERED:
+            status = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
+            return DeliveryState.DELIVERED, None, None, f"delivered{status}"
+        if outcome.kind is OutcomeKind.AWAITING_PICKUP:
+            return DeliveryState.AWAITING_PICKUP, None, None, "waiting in the recipient's inbox"
+        if outcome.kind is OutcomeKind.PERMANENT:
+            return DeliveryState.FAILED, None, outcome.error, f"failed: {outcome.error}"
+        if self.retry.exhausted(attempt):
+            return (
+                DeliveryState.FAILED,
+                None,
+                outcome.error,
+                f"gave up after {attempt} attempts: {outcome.error}",
+            )
+        delay = self.retry.delay(attempt, retry_after=outcome.retry_after)
+        return (
+            DeliveryState.RETRYING,
+            now + timedelta(seconds=delay),
+            outcome.error,
+            f"attempt {attempt} failed ({outcome.error}); next in {delay:.1f} s",
+        )
+
+    async def dead_lettered(self, delivery_id: str, reason: str) -> None:
+        """A message the workers kept failing on: its delivery becomes `failed` with the reason."""
+        now = utcnow()
+        async with self.database.transaction() as session:
+            row = (await _load(session, [delivery_id])).get(delivery_id)
+            if row is None or DeliveryState(row.state) not in DISPATCHABLE:
+                return
+            await _close_open_attempts(session, [delivery_id], at=now, outcome="crashed")
+            await apply_changes(
+                session,
+                [
+                    Change(
+                        delivery_id=delivery_id,
+                        document_id=row.document_id,
+                        recipient_code=row.recipient_code,
+                        from_state=DeliveryState(row.state),
+                        to_state=DeliveryState.FAILED,
+                        reason=reason,
+                        attempt_count=row.attempt_count,
+                        dispatched_at=row.dispatched_at,
+                        last_error=reason,
+                    )
+                ],
+                at=now,
+            )
+
+
+async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """The deliveries with what an attempt needs, locked on PostgreSQL until the transaction ends."""
+    query = (
+        select(
+            Delivery.id,
+            Delivery.state,
+            Delivery.connector,
+            Delivery.recipient_code,
+            Delivery.attempt_count,
+            Delivery.next_attempt_at,
+            Delivery.dispatched_at,
+            Delivery.last_error,
+            Delivery.document_id,
+            Document.edxml_document_id,
+            Document.sender_code,
+            Document.sealed_sha256,
+            Agency.endpoint,
+            Agency.endpoint_timeout_seconds,
+        )
+        .join(Document, Document.id == Delivery.document_id)
+        .outerjoin(Agency, Agency.code == Delivery.recipient_code)
+        .where(Delivery.id.in_(ids))
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Delivery)
+    rows: dict[str, Row[Any]] = {row.id: row for row in await session.execute(query)}  # type: ignore[misc]
+    return rows
+
+
+async def _payloads(session: AsyncSession, digests: set[str]) -> dict[str, bytes]:
+    if not digests:
+        return {}
+    rows = await session.execute(select(Payload.sha256, Payload.content).where(Payload.sha256.in_(digests)))
+    return {row.sha256: row.content for row in rows}
+
+
+async def _close_open_attempts(
+    session: AsyncSession, delivery_ids: Sequence[str], *, at: datetime, outcome: str
+) -> None:
+    await session.execute(
+        update(Attempt)
+        .where(Attempt.delivery_id.in_(delivery_ids), Attempt.ended_at.is_(None))
+        .values(ended_at=at, outcome=outcome),
+        execution_options={"synchronize_session": False},
+    )
