@@ -71,9 +71,7 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     if not settings.broker_url:
-        fail(
-            "LIENTHONG_BROKER_URL is not set: on the embedded default, `lienthong serve` runs the workers"
-        )
+        fail("LIENTHONG_BROKER_URL is not set: on the embedded default, `lienthong serve` runs the workers")
 
     async def main() -> None:
         database = Database(settings.effective_database_url)

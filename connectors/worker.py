@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -214,7 +214,8 @@ class Worker:
 
     async def _finish(self, finished: Sequence[tuple[_Claim, Outcome]]) -> None:
         now = utcnow()
-        changes, attempt_rows = [], []
+        changes: list[Change] = []
+        attempt_rows: list[dict[str, object]] = []
         for claim, outcome in finished:
             job = claim.job
             target, next_at, error, reason = self._next_state(job.attempt, outcome, now)
@@ -234,29 +235,17 @@ class Worker:
             )
             attempt_rows.append(
                 {
-                    "a_id": claim.attempt_id,
-                    "a_ended": now,
-                    "a_outcome": outcome.kind.value,
-                    "a_status": outcome.http_status,
-                    "a_error": outcome.error,
-                    "a_ms": round((time.monotonic() - claim.started) * 1000, 1),
+                    "id": claim.attempt_id,
+                    "ended_at": now,
+                    "outcome": outcome.kind.value,
+                    "http_status": outcome.http_status,
+                    "error": outcome.error,
+                    "duration_ms": round((time.monotonic() - claim.started) * 1000, 1),
                 }
             )
         async with self.database.transaction() as session:
             await apply_changes(session, changes, at=now)
-            await session.execute(
-                update(Attempt)
-                .where(Attempt.id == bindparam("a_id"))
-                .values(
-                    ended_at=bindparam("a_ended"),
-                    outcome=bindparam("a_outcome"),
-                    http_status=bindparam("a_status"),
-                    error=bindparam("a_error"),
-                    duration_ms=bindparam("a_ms"),
-                )
-                .execution_options(synchronize_session=False),
-                attempt_rows,
-            )
+            await session.execute(update(Attempt), attempt_rows)  # ORM bulk UPDATE by primary key
 
     def _next_state(
         self, attempt: int, outcome: Outcome, now: datetime
