@@ -66,7 +66,7 @@ _PLACEHOLDER_ID = "placeholder"  # signxml replaces a ds:Signature with this Id 
 ENVELOPED_TRANSFORM = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 CANONICALIZATIONS = frozenset(m.value for m in CanonicalizationMethod)
 
-HUB_SIGNATURE_METHODS = frozenset(
+SHA2_SIGNATURE_METHODS = frozenset(
     {
         SignatureMethod.RSA_SHA256,
         SignatureMethod.RSA_SHA384,
@@ -78,11 +78,11 @@ HUB_SIGNATURE_METHODS = frozenset(
 )
 SHA2_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 
-_VERIFY_CONFIG = SignatureConfiguration(
+SIGNATURE_CONFIG = SignatureConfiguration(
     require_x509=True,
     location=SIGNATURE_LOCATION,
     expect_references=1,
-    signature_methods=HUB_SIGNATURE_METHODS,
+    signature_methods=SHA2_SIGNATURE_METHODS,
     digest_algorithms=SHA2_DIGESTS,
 )
 
@@ -349,7 +349,7 @@ def verify_seal(data: bytes, certificates: Sequence[HubCertificate]) -> SealChec
         return SealCheck(False, "no seal: edXMLHeader holds no ds:Signature")
     if next(root.iter(DS_SIGNATURE)) is not signature:
         return SealCheck(False, "another ds:Signature comes before the seal in edXMLHeader")
-    if problem := signature_profile_problem(signature, methods=HUB_SIGNATURE_METHODS, digests=SHA2_DIGESTS):
+    if problem := signature_profile_problem(signature, methods=SHA2_SIGNATURE_METHODS, digests=SHA2_DIGESTS):
         return SealCheck(False, problem)
 
     by_fingerprint = {c.fingerprint: c for c in certificates}
@@ -385,7 +385,7 @@ def verify_seal(data: bytes, certificates: Sequence[HubCertificate]) -> SealChec
     try:
         # Certificate validity is checked at the claimed seal time, which the signature then covers.
         result = verify_pinned(
-            data, certificate, config=replace(_VERIFY_CONFIG, verification_time=claimed_at)
+            data, certificate, config=replace(SIGNATURE_CONFIG, verification_time=claimed_at)
         )
     except CHECK_ERRORS as error:
         return invalid(failure_reason(error))

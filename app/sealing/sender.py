@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
-from signxml.verifier import SignatureConfiguration
 
 from app.edxml.model import SignatureKind
 from app.kit.errors import Problem
@@ -31,7 +29,8 @@ from app.sealing.seal import (
     DS_SIGNATURE,
     EDXML_SIGNATURE,
     SHA2_DIGESTS,
-    SIGNATURE_LOCATION,
+    SHA2_SIGNATURE_METHODS,
+    SIGNATURE_CONFIG,
     UnreadableXML,
     edxml_header,
     failure_reason,
@@ -43,26 +42,6 @@ from app.sealing.seal import (
 
 SIGNATURE_PATH = "/edXML/edXMLEnvelope/edXMLHeader/Signature"
 NOT_VERIFIABLE = "present, not verifiable by standard tools"
-
-SENDER_SIGNATURE_METHODS = frozenset(
-    {
-        SignatureMethod.RSA_SHA256,
-        SignatureMethod.RSA_SHA384,
-        SignatureMethod.RSA_SHA512,
-        SignatureMethod.ECDSA_SHA256,
-        SignatureMethod.ECDSA_SHA384,
-        SignatureMethod.ECDSA_SHA512,
-    }
-)
-SENDER_DIGESTS: frozenset[DigestAlgorithm] = SHA2_DIGESTS
-
-_CONFIG = SignatureConfiguration(
-    require_x509=True,
-    location=SIGNATURE_LOCATION,
-    expect_references=1,
-    signature_methods=SENDER_SIGNATURE_METHODS,
-    digest_algorithms=SENDER_DIGESTS,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +80,7 @@ def verify_sender_signature(
             f"edXMLHeader holds {len(signatures)} ds:Signature elements; one sender signature is supported"
         )
     signature = signatures[0]
-    problem = signature_profile_problem(signature, methods=SENDER_SIGNATURE_METHODS, digests=SENDER_DIGESTS)
+    problem = signature_profile_problem(signature, methods=SHA2_SIGNATURE_METHODS, digests=SHA2_DIGESTS)
     if problem is not None:
         return invalid(problem)
 
@@ -122,7 +101,7 @@ def verify_sender_signature(
     except KeyMaterialError as error:
         return invalid(str(error), fingerprint)
     try:
-        verify_pinned(data, certificate, config=replace(_CONFIG, verification_time=now))
+        verify_pinned(data, certificate, config=replace(SIGNATURE_CONFIG, verification_time=now))
     except CHECK_ERRORS as error:
         return invalid(failure_reason(error), fingerprint)
     return SenderSignatureCheck(SignatureKind.XMLDSIG, True, "valid", fingerprint)
