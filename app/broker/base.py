@@ -10,7 +10,9 @@ from app.delivery.service import Due
 
 class BrokerMessage(Protocol):
     delivery_id: str
-    redelivered: bool  # an earlier holder of this message went away without settling it
+    # An earlier holder of this message, or of its delivery, went away without settling it: the broker
+    # redelivers after a crash, or the relay hands out a `sending` delivery whose lease ran out.
+    redelivered: bool
 
     async def ack(self) -> None: ...
 
@@ -23,7 +25,8 @@ DeadLetterHandler = Callable[[str, str], Awaitable[None]]  # (delivery id, reaso
 
 
 def dead_letter_reason(delivery_limit: int) -> str:
-    return f"dead-lettered: a worker failed on it {delivery_limit} times"
+    # The limit counts redeliveries (RabbitMQ's `x-delivery-limit`): the first delivery and `limit` more.
+    return f"dead-lettered: a worker failed on it {delivery_limit + 1} times"
 
 
 class Broker(Protocol):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from app.broker.base import DeadLetterHandler, Handler, dead_letter_reason
 from app.delivery.service import Due
+from app.models import DeliveryState
 
 
 @dataclass(eq=False)
@@ -43,12 +44,15 @@ class EmbeddedBroker:
 
     async def publish(self, due: Sequence[Due]) -> list[Due]:
         for item in due:
-            self.queues[item.connector].put_nowait(_Message(item.delivery_id, self, item.connector))
+            taken_over = item.state is DeliveryState.SENDING  # its lease ran out: its worker went away
+            self.queues[item.connector].put_nowait(
+                _Message(item.delivery_id, self, item.connector, redelivered=taken_over)
+            )
         return list(due)
 
     async def crashed(self, message: _Message) -> None:
         self.crashes[message.delivery_id] += 1
-        if self.crashes[message.delivery_id] < self.delivery_limit:
+        if self.crashes[message.delivery_id] <= self.delivery_limit:  # redeliveries, as RabbitMQ counts
             self.queues[message.connector].put_nowait(
                 _Message(message.delivery_id, self, message.connector, redelivered=True)
             )

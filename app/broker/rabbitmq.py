@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 
 from app.broker.base import DeadLetterHandler, Handler, dead_letter_reason
 from app.delivery.service import Due
+from app.models import DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ DEAD_EXCHANGE = "lienthong.deliveries.dead"
 DEAD_QUEUE = "lienthong.deliveries.dead"
 PUBLISH_TIMEOUT_SECONDS = 5.0
 IN_FLIGHT = 100
+# Marks the relay's hand-out of a `sending` delivery whose lease ran out (its worker went away): the
+# worker treats it as a redelivery, not as a second copy of a delivery another worker is on.
+TAKEN_OVER = "x-lienthong-taken-over"
 
 
 def queue_name(connector: str) -> str:
@@ -42,7 +46,7 @@ class _Message:
     def __init__(self, message: AbstractIncomingMessage) -> None:
         self._message = message
         self.delivery_id = message.body.decode()
-        self.redelivered = bool(message.redelivered)
+        self.redelivered = bool(message.redelivered) or bool((message.headers or {}).get(TAKEN_OVER))
 
     async def ack(self) -> None:
         await self._message.ack()
@@ -62,7 +66,8 @@ class RabbitBroker:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        # A robust connection that lost the broker is not closed (it is reconnecting), only not connected.
+        return self._connection is not None and self._connection.connected.is_set()
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
@@ -113,6 +118,7 @@ class RabbitBroker:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=item.delivery_id,
             content_type="text/plain",
+            headers={TAKEN_OVER: True} if item.state is DeliveryState.SENDING else None,
         )
         await self._exchange.publish(message, routing_key=item.connector, timeout=PUBLISH_TIMEOUT_SECONDS)
 
