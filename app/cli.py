@@ -44,7 +44,7 @@ def serve(
     import uvicorn
 
     from app.bootstrap import prepare
-    from app.demo import create_demo_credentials, how_to_send
+    from app.demo import create_demo_credentials, demo_credentials_file, how_to_send
     from app.main import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -53,7 +53,8 @@ def serve(
     asyncio.run(prepare(settings, migrate=settings.is_sqlite))
     if settings.demo_directory_wanted:
         asyncio.run(create_demo_credentials(settings))
-        typer.echo(how_to_send(settings, host, port))
+        if demo_credentials_file(settings).exists():
+            typer.echo(how_to_send(settings, host, port))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
