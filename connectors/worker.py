@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -30,7 +30,7 @@ from app.delivery.backoff import RetryPolicy
 from app.delivery.service import Change, apply_changes
 from app.delivery.states import DISPATCHABLE
 from app.kit.clock import utcnow
-from app.kit.db import Database
+from app.kit.db import Database, table_of
 from app.kit.ids import new_id
 from app.models import Agency, Attempt, Delivery, DeliveryState, Document, Payload
 from connectors.base import Connector, Job, Outcome, OutcomeKind
@@ -104,10 +104,21 @@ class Worker:
         self._inbox.put_nowait(message)
 
     async def _batches(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._inbox.get()]
-            while len(batch) < BATCH and not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
+            deadline = loop.time() + self.settings.batch_window_seconds
+            while len(batch) < BATCH:
+                if not self._inbox.empty():
+                    batch.append(self._inbox.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
+                except TimeoutError:
+                    break
             try:
                 await self.process(batch)
             except Exception:
@@ -194,7 +205,7 @@ class Worker:
                 if interrupted:
                     await _close_open_attempts(session, interrupted, at=now, outcome="interrupted")
                 await apply_changes(session, changes, at=now)
-                await session.execute(insert(Attempt), attempts)
+                await session.execute(insert(table_of(Attempt)), attempts)
             payloads = await _payloads(session, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:
@@ -235,17 +246,29 @@ class Worker:
             )
             attempt_rows.append(
                 {
-                    "id": claim.attempt_id,
-                    "ended_at": now,
-                    "outcome": outcome.kind.value,
-                    "http_status": outcome.http_status,
-                    "error": outcome.error,
-                    "duration_ms": round((time.monotonic() - claim.started) * 1000, 1),
+                    "a_id": claim.attempt_id,
+                    "a_ended": now,
+                    "a_outcome": outcome.kind.value,
+                    "a_status": outcome.http_status,
+                    "a_error": outcome.error,
+                    "a_ms": round((time.monotonic() - claim.started) * 1000, 1),
                 }
             )
         async with self.database.transaction() as session:
             await apply_changes(session, changes, at=now)
-            await session.execute(update(Attempt), attempt_rows)  # ORM bulk UPDATE by primary key
+            table = table_of(Attempt)
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("a_id"))
+                .values(
+                    ended_at=bindparam("a_ended"),
+                    outcome=bindparam("a_outcome"),
+                    http_status=bindparam("a_status"),
+                    error=bindparam("a_error"),
+                    duration_ms=bindparam("a_ms"),
+                ),
+                attempt_rows,
+            )
 
     def _next_state(
         self, attempt: int, outcome: Outcome, now: datetime

@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.clock import utcnow
+from app.kit.db import table_of
 from app.models import AdminLogEntry, ExchangeLogEntry
 
 
@@ -49,7 +50,7 @@ def exchange_entry(
 
 async def append_exchange(session: AsyncSession, *entries: dict[str, Any]) -> None:
     """Write exchange-log rows in one statement."""
-    await session.execute(insert(ExchangeLogEntry), list(entries))
+    await session.execute(insert(table_of(ExchangeLogEntry)), list(entries))
 
 
 def record_admin_action(

@@ -1,7 +1,8 @@
 """The outbox relay: hands due deliveries to the broker and records what the broker confirmed.
 
-Woken at once after an intake commits in this process, and otherwise every second for retries
-whose time has come (and leases that ran out). Several relays may run at once (one per gateway);
+Woken after an intake commits in this process (a few milliseconds later, so that the intakes of
+that moment go in one batch), and otherwise every second for retries whose time has come (and
+leases that ran out). Several relays may run at once (one per gateway);
 on PostgreSQL they skip each other's rows. A broker that is down leaves the rows due: intake keeps
 answering, and the relay catches up when the broker returns.
 """
@@ -25,10 +26,13 @@ POLL_SECONDS = 1.0
 
 
 class Relay:
-    def __init__(self, database: Database, broker: Broker, *, lease_seconds: float) -> None:
+    def __init__(
+        self, database: Database, broker: Broker, *, lease_seconds: float, batch_window_seconds: float = 0.0
+    ) -> None:
         self.database = database
         self.broker = broker
         self.lease = timedelta(seconds=lease_seconds)
+        self.batch_window = batch_window_seconds
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -58,3 +62,5 @@ class Relay:
                 continue  # more may be waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
+                # Woken by an intake: let the intakes arriving in the next moment join this batch.
+                await asyncio.sleep(self.batch_window)

@@ -54,7 +54,12 @@ class Dispatch:
 
     def __init__(self, database: Database, settings: Settings) -> None:
         self.broker = make_broker(settings)
-        self.relay = Relay(database, self.broker, lease_seconds=settings.delivery_lease_seconds)
+        self.relay = Relay(
+            database,
+            self.broker,
+            lease_seconds=settings.delivery_lease_seconds,
+            batch_window_seconds=settings.batch_window_seconds,
+        )
         self.worker: Worker | None = None
         self.embedded = isinstance(self.broker, EmbeddedBroker)
         if self.embedded:

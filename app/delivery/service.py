@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.delivery import states
+from app.kit.db import table_of
 from app.models import Delivery, DeliveryEvent, DeliveryState
 
 
@@ -42,23 +43,32 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
         return
     for change in changes:
         states.check(change.from_state, change.to_state, delivery_id=change.delivery_id)
+    deliveries = table_of(Delivery)
     await session.execute(
-        update(Delivery),  # ORM bulk UPDATE by primary key: one executemany
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            state=bindparam("b_state"),
+            attempt_count=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            dispatched_at=bindparam("b_dispatched"),
+            last_error=bindparam("b_error"),
+            updated_at=at,
+        ),
         [
             {
-                "id": c.delivery_id,
-                "state": c.to_state.value,
-                "attempt_count": c.attempt_count,
-                "next_attempt_at": c.next_attempt_at,
-                "dispatched_at": c.dispatched_at,
-                "last_error": c.last_error,
-                "updated_at": at,
+                "b_id": c.delivery_id,
+                "b_state": c.to_state.value,
+                "b_attempts": c.attempt_count,
+                "b_next": c.next_attempt_at,
+                "b_dispatched": c.dispatched_at,
+                "b_error": c.last_error,
             }
             for c in changes
         ],
     )
     await session.execute(
-        insert(DeliveryEvent),
+        insert(table_of(DeliveryEvent)),
         [
             {
                 "delivery_id": c.delivery_id,

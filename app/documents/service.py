@@ -36,7 +36,7 @@ from app.auth.service import Principal
 from app.documents.schemas import DeliveryReceipt, Receipt, SignatureOutcome
 from app.edxml import BusinessDocType, EdxmlDocument, Organization, SignatureKind, read_document
 from app.kit.clock import utcnow, vietnam_now
-from app.kit.db import Database
+from app.kit.db import Database, table_of
 from app.kit.errors import Conflict, Forbidden, HubError, InvalidDocument, NotFound, Problem
 from app.kit.ids import new_id
 from app.models import (
@@ -267,16 +267,16 @@ async def _store(
     ]
     async with database.transaction() as session:
         await session.execute(
-            insert(Payload),
+            insert(table_of(Payload)),
             [
                 {"sha256": digest, "size": len(original), "content": original, "created_at": received_at},
                 {"sha256": sealed_digest, "size": len(sealed), "content": sealed, "created_at": received_at},
             ],
         )
-        await session.execute(insert(Document), [document_row])
-        await session.execute(insert(Delivery), deliveries)
+        await session.execute(insert(table_of(Document)), [document_row])
+        await session.execute(insert(table_of(Delivery)), deliveries)
         await session.execute(
-            insert(DeliveryEvent),
+            insert(table_of(DeliveryEvent)),
             [
                 {
                     "delivery_id": delivery["id"],
