@@ -88,8 +88,10 @@ def worker(
         finally:
             await database.dispose()
 
+    import uvloop  # the gateway gets it from uvicorn; the worker's event loop is as busy
+
     try:
-        asyncio.run(main())
+        uvloop.run(main())
     except ValueError as error:
         fail(str(error))
 

@@ -61,7 +61,7 @@ def lienthong(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A long-running process with its output in `log` (kept for a post-mortem)."""
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
@@ -92,7 +92,7 @@ def start_gateway(
     env: dict[str, str], port: int, log: Path, *, needs_broker: bool = False
 ) -> subprocess.Popen[bytes]:
     """`lienthong serve`, once /readyz answers (and, if asked, reports the broker connected)."""
-    gateway = start([*LIENTHONG, "serve", "--port", str(port)], env, log)
+    gateway = spawn([*LIENTHONG, "serve", "--port", str(port)], env, log)
 
     def ready() -> bool:
         try:
@@ -226,21 +226,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def service_cpu_seconds(command: str) -> float:
-    """CPU so far of every process named `command` (e.g. all PostgreSQL backends), including the
-    children they reaped: a backend that exits between two readings still counts."""
-    total = 0
+def parent_pid(pid: int) -> int:
+    return int(_stat_fields(pid)[1])
+
+
+def server_cpu_seconds(server: int, keep: Callable[[str], bool] = lambda _cmdline: True) -> float:
+    """CPU so far of a server process and its live children whose command line `keep` accepts (the
+    postmaster and the backends of one database, say). A child that exits between two readings
+    takes its CPU with it: fine for pooled connections, wrong for a fork per request."""
+    total = cpu_seconds(server)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() != command:
+            if parent_pid(int(entry.name)) != server:
                 continue
-            fields = _stat_fields(entry.name)
+            if keep((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")):
+                total += cpu_seconds(int(entry.name))
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
-    return total / CLOCK_TICKS
+    return total
+
+
+def postmaster_pid(database: Postgres) -> int:
+    """The PostgreSQL server process behind `database` (the parent of its backend)."""
+    return parent_pid(int(database.value("SELECT pg_backend_pid()")))
+
+
+def rabbitmq_pid() -> int:
+    """The RabbitMQ node's (beam.smp) process, as the node itself reports it."""
+    answer = subprocess.run(
+        ["rabbitmqctl", "-q", "eval", "os:getpid()."], check=True, capture_output=True, text=True
+    )
+    return int(answer.stdout.strip().strip('"'))
 
 
 def machine_busy_seconds() -> float:
