@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import date
-from itertools import count, pairwise
+from itertools import pairwise
 
 import pytest
-from sqlalchemy import text
+from support.delivery import attempts, document, history, set_endpoint, states
 from support.hub import OTHER, RECIPIENT, SENDER, Hub
 from support.receiver import Receiver, until
 
 from app.config import Settings
-from app.edxml import DocumentSpec, build_document
-
-_numbers = count(7000)
 
 
 @pytest.fixture
@@ -32,47 +28,12 @@ def qlvb() -> Iterator[Receiver]:
         yield receiver
 
 
-def document(*recipients: str) -> bytes:
-    return build_document(
-        DocumentSpec(
-            sender=SENDER,
-            recipients=list(recipients),
-            code_number=str(next(_numbers)),
-            code_notation="VP-GD",
-            subject="Về việc chuyển văn bản điện tử",
-            promulgation_date=date(2026, 11, 20),
-            attachments=[("Văn bản.pdf", "application/pdf", b"%PDF-1.4 delivery")],
-        )
-    )
-
-
-async def set_endpoint(hub: Hub, code: str, url: str | None) -> None:
-    async with hub.database.transaction() as session:
-        await session.execute(
-            text("UPDATE agencies SET endpoint = :u WHERE code = :c"), {"u": url, "c": code}
-        )
-
-
 async def state_of(hub: Hub, delivery_id: str) -> str:
-    return str(await hub.scalar("SELECT state FROM deliveries WHERE id = :d", d=delivery_id))
+    return (await states(hub.database, [delivery_id]))[delivery_id]
 
 
-async def history(hub: Hub, delivery_id: str) -> list[str]:
-    async with hub.database.reading() as session:
-        rows = await session.execute(
-            text("SELECT to_state FROM delivery_events WHERE delivery_id = :d ORDER BY id"),
-            {"d": delivery_id},
-        )
-        return [row[0] for row in rows]
-
-
-async def attempts(hub: Hub, delivery_id: str) -> list[tuple[int, str, int | None]]:
-    async with hub.database.reading() as session:
-        rows = await session.execute(
-            text("SELECT number, outcome, http_status FROM attempts WHERE delivery_id = :d ORDER BY number"),
-            {"d": delivery_id},
-        )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+async def to_states(hub: Hub, delivery_id: str) -> list[str]:
+    return [event.to_state for event in await history(hub.database, delivery_id)]
 
 
 async def test_inbox_pickup_and_acknowledgement(hub: Hub) -> None:
@@ -93,8 +54,8 @@ async def test_inbox_pickup_and_acknowledgement(hub: Hub) -> None:
     assert ack.json() == {"delivery_id": mine, "state": "delivered"}
     again = await hub.client.post(f"/api/v1/inbox/{mine}/ack", headers=hub.auth(RECIPIENT))
     assert again.status_code == 200 and again.json()["state"] == "delivered"
-    assert await history(hub, mine) == ["queued", "sending", "awaiting_pickup", "delivered"]
-    assert await attempts(hub, mine) == [(1, "awaiting_pickup", None)]
+    assert await to_states(hub, mine) == ["queued", "sending", "awaiting_pickup", "delivered"]
+    assert await attempts(hub.database, mine) == [(1, "awaiting_pickup", None)]
     assert (await hub.client.get("/api/v1/inbox", headers=hub.auth(RECIPIENT))).json()["items"] == []
 
 
@@ -122,7 +83,7 @@ async def _all_delivered_to_inbox(hub: Hub, receipts: list[dict[str, object]]) -
 
 
 async def test_qlvb_push_delivers_the_sealed_bytes_with_an_idempotency_key(hub: Hub, qlvb: Receiver) -> None:
-    await set_endpoint(hub, RECIPIENT, qlvb.url("/so-noi-vu"))
+    await set_endpoint(hub.database, RECIPIENT, qlvb.url("/so-noi-vu"))
     receipt = (await hub.submit(document(RECIPIENT))).json()
     [delivery] = receipt["deliveries"]
     assert delivery["connector"] == "qlvb-push"
@@ -133,8 +94,8 @@ async def test_qlvb_push_delivers_the_sealed_bytes_with_an_idempotency_key(hub: 
     assert arrival.headers["x-lienthong-sender"] == SENDER
     assert arrival.headers["x-lienthong-document"] == receipt["id"]
     assert arrival.headers["content-type"] == "application/xml"
-    assert await history(hub, delivery["id"]) == ["queued", "sending", "delivered"]
-    assert await attempts(hub, delivery["id"]) == [(1, "delivered", 200)]
+    assert await to_states(hub, delivery["id"]) == ["queued", "sending", "delivered"]
+    assert await attempts(hub.database, delivery["id"]) == [(1, "delivered", 200)]
 
 
 async def _is(hub: Hub, delivery_id: str, state: str) -> bool:
@@ -143,15 +104,15 @@ async def _is(hub: Hub, delivery_id: str, state: str) -> bool:
 
 async def test_transient_failures_are_retried_then_delivered(hub: Hub, qlvb: Receiver) -> None:
     qlvb.script("/flaky", [503, 503])
-    await set_endpoint(hub, RECIPIENT, qlvb.url("/flaky"))
+    await set_endpoint(hub.database, RECIPIENT, qlvb.url("/flaky"))
     [delivery] = (await hub.submit(document(RECIPIENT))).json()["deliveries"]
     await until(lambda: _is(hub, delivery["id"], "delivered"))
-    assert await attempts(hub, delivery["id"]) == [
+    assert await attempts(hub.database, delivery["id"]) == [
         (1, "transient", 503),
         (2, "transient", 503),
         (3, "delivered", 200),
     ]
-    assert await history(hub, delivery["id"]) == [
+    assert await to_states(hub, delivery["id"]) == [
         "queued",
         "sending",
         "retrying",
@@ -169,10 +130,10 @@ async def test_transient_failures_are_retried_then_delivered(hub: Hub, qlvb: Rec
 
 async def test_a_refusal_fails_at_once_without_retries(hub: Hub, qlvb: Receiver) -> None:
     qlvb.script("/strict", [400])
-    await set_endpoint(hub, RECIPIENT, qlvb.url("/strict"))
+    await set_endpoint(hub.database, RECIPIENT, qlvb.url("/strict"))
     [delivery] = (await hub.submit(document(RECIPIENT))).json()["deliveries"]
     await until(lambda: _is(hub, delivery["id"], "failed"))
-    assert await attempts(hub, delivery["id"]) == [(1, "permanent", 400)]
+    assert await attempts(hub.database, delivery["id"]) == [(1, "permanent", 400)]
     assert len(qlvb.at("/strict")) == 1
     last_error = await hub.scalar("SELECT last_error FROM deliveries WHERE id = :d", d=delivery["id"])
     assert "HTTP 400" in str(last_error)
@@ -180,10 +141,10 @@ async def test_a_refusal_fails_at_once_without_retries(hub: Hub, qlvb: Receiver)
 
 async def test_attempts_run_out(hub: Hub, qlvb: Receiver) -> None:
     qlvb.script("/down", [503] * 10)
-    await set_endpoint(hub, RECIPIENT, qlvb.url("/down"))
+    await set_endpoint(hub.database, RECIPIENT, qlvb.url("/down"))
     [delivery] = (await hub.submit(document(RECIPIENT))).json()["deliveries"]
     await until(lambda: _is(hub, delivery["id"], "failed"), timeout=60)
-    outcomes = await attempts(hub, delivery["id"])
+    outcomes = await attempts(hub.database, delivery["id"])
     assert [o for _, o, _ in outcomes] == ["transient"] * 5
     reason = await hub.scalar(
         "SELECT reason FROM delivery_events WHERE delivery_id = :d AND to_state = 'failed'", d=delivery["id"]
@@ -200,7 +161,7 @@ async def test_national_axis_not_configured_fails_with_the_reason(hub: Hub) -> N
 
 
 async def test_every_state_change_is_in_the_exchange_log(hub: Hub, qlvb: Receiver) -> None:
-    await set_endpoint(hub, RECIPIENT, qlvb.url("/log"))
+    await set_endpoint(hub.database, RECIPIENT, qlvb.url("/log"))
     [delivery] = (await hub.submit(document(RECIPIENT))).json()["deliveries"]
     await until(lambda: _is(hub, delivery["id"], "delivered"))
     logged = await hub.scalar(

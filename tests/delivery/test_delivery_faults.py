@@ -15,15 +15,14 @@ import signal
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
-from itertools import count, pairwise
+from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Row, text
+from support.delivery import all_in, attempts, delivery, document, history, rows, set_endpoint, states
 from support.deployment import FAST, Deployment
-from support.hub import SENDER
 from support.rabbitmq import PrivateNode, ready_messages
 from support.receiver import Arrival, Receiver, until
 
@@ -36,7 +35,6 @@ from app.delivery.relay import POLL_SECONDS, Relay
 from app.delivery.runtime import CONNECTOR_NAMES
 from app.delivery.service import due_deliveries
 from app.documents.service import submit_document
-from app.edxml import DocumentSpec, build_document
 from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.kit.secrets import load_master_key
@@ -60,22 +58,6 @@ on_rabbitmq = pytest.mark.parametrize(("broker", "database_url"), RABBITMQ, indi
 on_private_rabbitmq = pytest.mark.parametrize(
     ("broker", "database_url"), [pytest.param("private", "postgresql", id="private-rabbitmq")], indirect=True
 )
-
-_numbers = count(9000)
-
-
-def document(*recipients: str) -> bytes:
-    return build_document(
-        DocumentSpec(
-            sender=SENDER,
-            recipients=list(recipients),
-            code_number=str(next(_numbers)),
-            code_notation="VP-SC",
-            subject="V/v kiểm tra khả năng chịu lỗi của trục liên thông",
-            promulgation_date=date(2026, 11, 20),
-            attachments=[("Văn bản.pdf", "application/pdf", b"%PDF-1.4 fault injection")],
-        )
-    )
 
 
 class HoldingReceiver(Receiver):
@@ -107,55 +89,6 @@ class HoldingReceiver(Receiver):
 def qlvb() -> Iterator[Receiver]:
     with Receiver() as receiver:
         yield receiver
-
-
-# --- reading the database ---------------------------------------------------------------------------
-
-
-async def rows(database: Database, sql: str, **params: object) -> list[Row[Any]]:
-    async with database.reading() as session:
-        return list(await session.execute(text(sql), params))
-
-
-async def set_endpoint(database: Database, code: str, url: str) -> None:
-    """The agency receives by QLVB push at `url` (routing picks `qlvb-push` for it)."""
-    async with database.transaction() as session:
-        await session.execute(
-            text("UPDATE agencies SET endpoint = :u WHERE code = :c"), {"u": url, "c": code}
-        )
-
-
-async def states(database: Database, ids: Sequence[str]) -> dict[str, str]:
-    found = await rows(database, "SELECT id, state FROM deliveries")
-    return {row.id: row.state for row in found if row.id in ids}
-
-
-async def all_in(database: Database, ids: Sequence[str], *wanted: str) -> bool:
-    current = await states(database, ids)
-    return len(current) == len(ids) and all(state in wanted for state in current.values())
-
-
-async def attempts(database: Database, delivery_id: str) -> list[tuple[int, str | None, int | None]]:
-    found = await rows(
-        database,
-        "SELECT number, outcome, http_status, ended_at FROM attempts WHERE delivery_id = :d ORDER BY number",
-        d=delivery_id,
-    )
-    assert all(row.ended_at is not None for row in found), "an attempt was left open"
-    return [(row.number, row.outcome, row.http_status) for row in found]
-
-
-async def history(database: Database, delivery_id: str) -> list[Row[Any]]:
-    return await rows(
-        database,
-        "SELECT from_state, to_state, reason FROM delivery_events WHERE delivery_id = :d ORDER BY id",
-        d=delivery_id,
-    )
-
-
-async def delivery(database: Database, delivery_id: str) -> Row[Any]:
-    [row] = await rows(database, "SELECT * FROM deliveries WHERE id = :d", d=delivery_id)
-    return row
 
 
 async def submit_all(gateway_url: str, token: str, bodies: Sequence[bytes]) -> list[dict[str, Any]]:
