@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography import x509
 from sqlalchemy import insert, or_, select
@@ -50,14 +50,9 @@ from app.models import (
     SignaturePolicy,
 )
 from app.routing.service import RouteDecision, decide, load_rules
+from app.sealing.seal import Sealer
 from app.sealing.sender import SenderSignatureCheck, check_policy, verify_sender_signature
 from app.sealing.service import agency_certificates
-
-
-class Sealer(Protocol):
-    key_id: str
-
-    def seal(self, original: bytes, *, hub_code: str, at: datetime) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ is refused, and that a refusal leaves nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 from datetime import date, timedelta
@@ -217,6 +218,19 @@ async def test_same_bytes_again_answer_200_with_the_same_receipt(hub: Hub) -> No
     assert again.json() == first.json()
     assert await hub.scalar("SELECT count(*) FROM documents") == 1
     assert await hub.scalar("SELECT count(*) FROM exchange_log WHERE event = 'duplicate'") == 1
+
+
+async def test_concurrent_submissions_race_safely(hub: Hub) -> None:
+    same = document()
+    answers = await asyncio.gather(*(hub.submit(same) for _ in range(6)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+
+    first = spec()
+    rivals = [build_document(dataclasses.replace(first, subject=f"Bản {n}")) for n in range(4)]
+    answers = await asyncio.gather(*(hub.submit(body) for body in rivals))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert await hub.scalar("SELECT count(*) FROM documents") == 2
 
 
 async def test_same_document_id_with_other_bytes_is_a_conflict(hub: Hub) -> None:
