@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agencies.codes import AgencyCode, InvalidAgencyCode
@@ -211,3 +212,9 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as error:  # the settings: say which and why, in one line
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        print(f"lienthong: configuration: {problems}", file=sys.stderr)
+        sys.exit(1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +184,26 @@ def test_first_command_serves_the_demo_and_the_sample_goes_through(tmp_path: Pat
         assert seen.json()["subject"].startswith("V/v triển khai")
         certificates = httpx.get(f"{base}/api/v1/hub/certificates").json()
         assert certificates and certificates[0]["active"] is True
+
+
+def test_production_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LIENTHONG_ENVIRONMENT": "production",
+        "LIENTHONG_DATABASE_URL": "",
+        "LIENTHONG_MASTER_KEY": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "from app.cli import main; main()", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "lienthong: configuration: settings: Value error, production needs LIENTHONG_DATABASE_URL, "
+        "LIENTHONG_MASTER_KEY to be set"
+    ]
