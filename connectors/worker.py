@@ -122,7 +122,7 @@ class Worker:
             try:
                 await self.process(batch)
             except Exception:
-                log.exception("worker: batch of %d failed; requeued", len(batch))
+                log.exception("worker: batch of %d failed; what was not settled is requeued", len(batch))
                 await asyncio.sleep(DATABASE_RETRY_SECONDS)
                 await asyncio.gather(*(m.requeue() for m in batch), return_exceptions=True)
 

@@ -14,7 +14,8 @@ class BrokerMessage(Protocol):
     # redelivers after a crash, or the relay hands out a `sending` delivery whose lease ran out.
     redelivered: bool
 
-    async def ack(self) -> None: ...
+    async def ack(self) -> None:
+        """Done with it. Settling a message a second time (ack or requeue) does nothing."""
 
     async def requeue(self) -> None:
         """The worker failed on this message; counts towards the delivery limit."""

@@ -23,10 +23,14 @@ class _Message:
     _settled: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def ack(self) -> None:
+        if self._settled.is_set():
+            return
         self.broker.crashes.pop(self.delivery_id, None)
         self._settled.set()
 
     async def requeue(self) -> None:
+        if self._settled.is_set():
+            return
         self._settled.set()
         await self.broker.crashed(self)
 

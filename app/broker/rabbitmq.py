@@ -49,10 +49,12 @@ class _Message:
         self.redelivered = bool(message.redelivered) or bool((message.headers or {}).get(TAKEN_OVER))
 
     async def ack(self) -> None:
-        await self._message.ack()
+        if not self._message.processed:
+            await self._message.ack()
 
     async def requeue(self) -> None:
-        await self._message.nack(requeue=True)
+        if not self._message.processed:
+            await self._message.nack(requeue=True)
 
 
 class RabbitBroker:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, text
+from support.receiver import until
 
 from app.bootstrap import prepare
 from app.broker.embedded import EmbeddedBroker
@@ -148,3 +149,28 @@ async def test_a_taken_over_delivery_gets_a_new_lease(database: Database) -> Non
         lease = await session.scalar(select(Delivery.next_attempt_at).where(Delivery.id == stale))
     assert lease is not None and lease > utcnow() + timedelta(seconds=290)
     assert await relay.relay_once() == (0, 0)
+
+
+async def test_a_settled_message_is_not_settled_again() -> None:
+    """A worker's batch that fails late requeues everything it has not settled; what it already
+    acknowledged must not come back."""
+    broker = EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=3)
+    received: list[object] = []
+
+    async def handler(message: object) -> None:
+        received.append(message)
+
+    await broker.consume("inbox", handler, prefetch=4)
+    await broker.publish(
+        [Due("acked", "inbox", DeliveryState.QUEUED), Due("failed", "inbox", DeliveryState.QUEUED)]
+    )
+    await until(lambda: len(received) == 2)
+    acked, failed = received
+    await acked.ack()  # type: ignore[attr-defined]
+    await failed.requeue()  # type: ignore[attr-defined]
+    for message in (acked, failed):
+        await message.requeue()  # type: ignore[attr-defined]
+    await until(lambda: len(received) == 3)  # only the one requeued once comes back
+    assert received[2].delivery_id == "failed"  # type: ignore[attr-defined]
+    assert broker.crashes == {"failed": 1}
+    await broker.close()
