@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(default=64, ge=1, description="deliveries one worker has in flight")
     batch_window_seconds: float = Field(
-        default=0.01,
+        default=0.025,
         ge=0,
         description="how long the relay and the workers wait to gather a batch once work arrives: "
         "fewer, larger transactions under load for a few milliseconds of latency",
