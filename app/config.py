@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         default=0.025,
         ge=0,
         description="how long the relay and the workers wait to gather a batch once work arrives: "
-        "fewer, larger transactions under load for a few milliseconds of latency",
+        "fewer, larger transactions under load for that much more latency",
     )
     broker_delivery_limit: int = Field(
         default=5, ge=1, description="redeliveries after crashes before a message is dead-lettered"

@@ -1,6 +1,6 @@
 """The outbox relay: hands due deliveries to the broker and records what the broker confirmed.
 
-Woken after an intake commits in this process (a few milliseconds later, so that the intakes of
+Woken after an intake commits in this process (after the batch window, so that the intakes of
 that moment go in one batch), and otherwise every second for retries whose time has come (and
 leases that ran out). Several relays may run at once (one per gateway);
 on PostgreSQL they skip each other's rows. A broker that is down leaves the rows due: intake keeps
