@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     broker_delivery_limit: int = Field(
         default=5, ge=1, description="redeliveries after crashes before a message is dead-lettered"
     )
+    key_refresh_seconds: float = Field(
+        default=30.0, gt=0, description="how often a gateway checks which signing key is active"
+    )
     load_demo_directory: bool | None = Field(
         default=None,
         description="Load the demo directory of province H62 into an empty database. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from app.kit.db import Database
 from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
 from app.sealing.endpoints import router as sealing_router
-from app.sealing.service import load_active_sealer
+from app.sealing.service import follow_active_key, load_active_sealer
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,15 +29,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.effective_database_url)
         try:
+            master_key = load_master_key(settings)
             async with database.reading() as session:
-                app.state.sealer = await load_active_sealer(session, load_master_key(settings))
+                app.state.sealer = await load_active_sealer(session, master_key)
             app.state.database = database
             dispatch = Dispatch(database, settings)
             app.state.dispatch = dispatch
             await dispatch.start()
+            key_follower = asyncio.create_task(
+                follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
+            )
             try:
                 yield
             finally:
+                key_follower.cancel()
                 await dispatch.stop()
         finally:
             await database.dispose()

@@ -139,8 +139,8 @@ def keys_import(
 
 @keys_app.command("rotate")
 def keys_rotate(algorithm: AlgorithmOption = KeyAlgorithm.ECDSA_P256) -> None:
-    """Make a new self-signed key active; past certificates stay published while valid. Restart the
-    gateway to seal with the new key."""
+    """Make a new self-signed key active; past certificates stay published while valid. Running
+    gateways seal with the new key within LIENTHONG_KEY_REFRESH_SECONDS."""
     row = run_in_transaction(
         lambda session, settings: rotate_key(session, settings, actor=cli_actor(), algorithm=algorithm)
     )

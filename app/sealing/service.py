@@ -8,7 +8,10 @@ entry in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from sqlalchemy import or_, select
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.log import record_admin_action
 from app.config import Environment, Settings
 from app.kit.clock import utcnow
+from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict, HubError, NotFound
 from app.kit.secrets import load_master_key
 from app.models import Agency, AgencyCertificate, SignaturePolicy, SigningKey
@@ -35,6 +39,8 @@ from app.sealing.keys import (
     load_certificate_pem,
 )
 from app.sealing.seal import HubCertificate, Sealer
+
+log = logging.getLogger(__name__)
 
 FIRST_START_ACTOR = "system:first-start"
 
@@ -165,6 +171,21 @@ async def load_active_sealer(session: AsyncSession, master_key: bytes) -> Sealer
         private_key_encrypted=row.private_key_encrypted,
     )
     return Sealer(identity, key_id=row.id)
+
+
+async def follow_active_key(state: Any, database: Database, master_key: bytes, *, interval: float) -> None:
+    """Keep `state.sealer` on the active key, so that `keys rotate` or `keys import` run elsewhere take
+    effect in a running gateway within `interval` seconds, without a restart."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with database.reading() as session:
+                key_id = await session.scalar(select(SigningKey.id).where(SigningKey.active.is_(True)))
+                if key_id is not None and key_id != state.sealer.key_id:
+                    state.sealer = await load_active_sealer(session, master_key)
+                    log.info("sealing with key %s from now on", key_id)
+        except Exception:  # the database is away: keep the current key and look again later
+            log.exception("could not look up the active signing key")
 
 
 async def published_certificates(session: AsyncSession, *, now: datetime | None = None) -> list[SigningKey]:

@@ -12,8 +12,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 from signxml.algorithms import SignatureMethod
 from support.hub import RECIPIENT, SENDER, Hub
+from support.receiver import until
 from support.signing import identity_valid, signature_template, signxml_sign, xmlsec1_sign
 
+from app.config import Settings
 from app.edxml import DocumentSpec, build_document
 from app.main import create_app
 from app.models import SignaturePolicy
@@ -49,6 +51,12 @@ async def register(hub: Hub, identity: SigningIdentity, *, at: datetime | None =
         await register_agency_certificate(
             session, agency_code=SENDER, pem=identity.certificate_pem(), actor="test", now=at
         )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    settings.key_refresh_seconds = 0.1  # follow key rotations quickly in these tests
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +142,19 @@ async def test_policy_required_refuses_unsigned_and_optional_accepts_it(hub: Hub
     response = await hub.submit(unsigned())
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "signature-required"
+
+
+async def test_a_running_gateway_follows_a_rotation_made_elsewhere(hub: Hub) -> None:
+    before = (await hub.submit(unsigned())).json()["seal_key_id"]
+    async with hub.database.transaction() as session:  # as `lienthong keys rotate` in another process
+        new_key = await rotate_key(session, hub.settings, actor="test")
+    await until(lambda: _readiness_key(hub, new_key.id), timeout=10)
+    after = (await hub.submit(unsigned())).json()["seal_key_id"]
+    assert after == new_key.id != before
+
+
+async def _readiness_key(hub: Hub, key_id: str) -> bool:
+    return (await hub.client.get("/readyz")).json()["signing_key"] == key_id
 
 
 async def test_after_rotation_new_documents_carry_the_new_key_and_old_ones_still_verify(hub: Hub) -> None:
