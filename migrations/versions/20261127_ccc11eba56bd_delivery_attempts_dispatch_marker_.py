@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "ccc11eba56bd"
 down_revision: str | None = "a86511798be1"
 branch_labels: str | Sequence[str] | None = None
