@@ -102,6 +102,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The test's database, prepared as `lienthong serve` would (routes, demo directory, signing key),
+    with no gateway running."""
+    await prepare(settings, migrate=False)
+    database = Database(settings.effective_database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
     await prepare(settings, migrate=False)
     database = Database(settings.effective_database_url)

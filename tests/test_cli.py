@@ -8,11 +8,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, text
-from support.hub import SAMPLES
+from support.hub import SAMPLES, scalars
 from support.processes import free_port, running
 from typer.testing import CliRunner, Result
 
@@ -20,7 +21,6 @@ from app.auth.tokens import hash_token
 from app.bootstrap import prepare
 from app.cli import cli
 from app.config import Settings, get_settings
-from app.kit.db import Database
 from app.models import AdminLogEntry, Agency, Credential
 
 
@@ -41,16 +41,8 @@ def lienthong(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def rows(settings: Settings, statement):  # type: ignore[no-untyped-def]
-    async def work():  # type: ignore[no-untyped-def]
-        database = Database(settings.effective_database_url)
-        try:
-            async with database.sessionmaker() as session:
-                return list(await session.scalars(statement))
-        finally:
-            await database.dispose()
-
-    return asyncio.run(work())
+def rows(settings: Settings, statement: Any) -> list[Any]:
+    return scalars(settings.effective_database_url, statement)
 
 
 def test_agency_import_csv_adds_and_updates(env: Settings, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,6 @@ from support.hub import SENDER
 from support.rabbitmq import PrivateNode, fresh_vhost, require_private_node, require_shared_broker
 
 from app.auth.service import create_credential
-from app.bootstrap import prepare
 from app.config import Settings
 from app.kit.db import Database
 from app.models import Role
@@ -54,15 +53,6 @@ def broker(request: pytest.FixtureRequest) -> str:
     fixture = {"rabbitmq": "rabbitmq_url", "private": "private_rabbitmq"}[kind]
     value = request.getfixturevalue(fixture)
     return value.url if isinstance(value, PrivateNode) else str(value)
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    """The test's database, prepared as `lienthong serve` would (routes, demo directory, signing key)."""
-    await prepare(settings, migrate=False)
-    database = Database(settings.effective_database_url)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ in-process dispatcher's restart hands everything in flight out again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import insert, select, text
 from support.receiver import until
 
-from app.bootstrap import prepare
 from app.broker.embedded import EmbeddedBroker
-from app.config import Settings
 from app.delivery.relay import Relay
 from app.delivery.runtime import CONNECTOR_NAMES
 from app.delivery.service import Due, forget_dispatches
@@ -21,14 +18,6 @@ from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.kit.ids import new_id
 from app.models import Delivery, DeliveryState, Document, Payload
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    await prepare(settings, migrate=False)
-    database = Database(settings.effective_database_url)
-    yield database
-    await database.dispose()
 
 
 async def due_deliveries(

@@ -7,12 +7,14 @@ import getpass
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import select
+from support.hub import scalars
 from support.signing import HUB_CODE, SENDER, edxml_document, identity_valid, xmlsec1_verifies
 from typer.testing import CliRunner, Result
 
@@ -48,16 +50,8 @@ def run(*args: str | Path, input: str | None = None, env: dict[str, str] | None 
     return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env)
 
 
-def query(database_url: str, statement):  # type: ignore[no-untyped-def]
-    async def work():  # type: ignore[no-untyped-def]
-        database = Database(database_url)
-        try:
-            async with database.sessionmaker() as session:
-                return list(await session.scalars(statement))
-        finally:
-            await database.dispose()
-
-    return asyncio.run(work())
+def query(database_url: str, statement: Any) -> list[Any]:
+    return scalars(database_url, statement)
 
 
 def seal_with_active_key(database_url: str, subject: str = "x") -> bytes:

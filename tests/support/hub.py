@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -46,3 +48,17 @@ class Hub:
     async def scalar(self, sql: str, **params: object) -> object:
         async with self.database.sessionmaker() as session:
             return (await session.execute(text(sql), params)).scalar()
+
+
+def scalars(database_url: str, statement: Any) -> list[Any]:
+    """Rows of an ORM statement, from synchronous tests (CLI tests run the CLI's own event loops)."""
+
+    async def work() -> list[Any]:
+        database = Database(database_url)
+        try:
+            async with database.reading() as session:
+                return list(await session.scalars(statement))
+        finally:
+            await database.dispose()
+
+    return asyncio.run(work())
