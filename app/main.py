@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # not required.
             "broker": "embedded"
             if dispatch.embedded
-            else ("connected" if dispatch.broker_connected else "away"),
+            else ("connected" if dispatch.broker.connected else "away"),
         }
 
     return app

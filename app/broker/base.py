@@ -31,6 +31,10 @@ def dead_letter_reason(delivery_limit: int) -> str:
 
 
 class Broker(Protocol):
+    @property
+    def connected(self) -> bool:
+        """Whether messages can be handed over right now."""
+
     async def start(self) -> None: ...
 
     async def publish(self, due: Sequence[Due]) -> list[Due]:

@@ -43,6 +43,10 @@ class EmbeddedBroker:
         self._dead_letters: DeadLetterHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def connected(self) -> bool:
+        return True  # it lives in this process
+
     async def start(self) -> None:
         return None
 

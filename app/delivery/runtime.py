@@ -67,10 +67,6 @@ class Dispatch:
         self._database = database
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def broker_connected(self) -> bool:
-        return bool(getattr(self.broker, "connected", False))
-
     async def start(self) -> None:
         if self.embedded:
             # Whatever the previous process had in its in-memory queues is gone: hand it out again.
