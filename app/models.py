@@ -51,6 +51,26 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
+class MessageKind(StrEnum):
+    """What a stored message is; the names are the axis's `messagetype` values."""
+
+    DOCUMENT = "edoc"  # gói tin văn bản
+    STATUS = "status"  # gói tin trạng thái
+
+
+class Channel(StrEnum):
+    """How a message reached the hub."""
+
+    API = "api"  # POST /api/v1/documents or /api/v1/statuses
+    VXP = "vxp"  # the axis-compatible API, /vxp/sendEdoc
+    AXIS = "axis"  # fetched from the national axis by the inbound poller
+
+
+class AgencySource(StrEnum):
+    LOCAL = "local"  # added by the province's operators (agency add/import, demo directory)
+    AXIS = "axis"  # listed by the national axis's directory (kept in step by the directory sync)
+
+
 class DeliveryState(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
@@ -76,6 +96,7 @@ class Agency(Base):
     endpoint_timeout_seconds: Mapped[float | None] = mapped_column(Float)
     email: Mapped[str | None] = mapped_column(String(100))
     signature_policy: Mapped[str] = mapped_column(String(16), default=SignaturePolicy.OPTIONAL)
+    source: Mapped[str] = mapped_column(String(8), default=AgencySource.LOCAL, server_default="local")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -117,8 +138,15 @@ class Payload(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+NEW_DOCUMENT = "business_type = 0 AND kind = 'edoc'"
+
+
 class Document(Base):
-    """An accepted edXML document: its metadata, the bytes as received and the bytes as forwarded."""
+    """An accepted edXML message: its metadata, the bytes as received and the bytes as forwarded.
+
+    Most are documents (kind `edoc`); status messages (kind `status`) are stored and forwarded the
+    same way, with `edxml_document_id` = the DocumentId they answer and `related_id` = that document.
+    """
 
     __tablename__ = "documents"
     __table_args__ = (
@@ -127,12 +155,13 @@ class Document(Base):
             "uq_documents_new_edxml_id",
             "edxml_document_id",
             unique=True,
-            sqlite_where=text("business_type = 0"),
-            postgresql_where=text("business_type = 0"),
+            sqlite_where=text(NEW_DOCUMENT),
+            postgresql_where=text(NEW_DOCUMENT),
         ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(8), default=MessageKind.DOCUMENT, server_default="edoc")
     edxml_document_id: Mapped[str] = mapped_column(String(200), index=True)
     business_type: Mapped[int] = mapped_column(Integer, default=0)
     related_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"), index=True)
@@ -148,6 +177,8 @@ class Document(Base):
     sender_signature: Mapped[str] = mapped_column(String(24), default="absent")
     sender_signature_detail: Mapped[str | None] = mapped_column(Text)
     seal_key_id: Mapped[str | None] = mapped_column(String(36))
+    received_via: Mapped[str] = mapped_column(String(8), default=Channel.API, server_default="api")
+    external_id: Mapped[str | None] = mapped_column(String(100), index=True)  # the axis's DocId
 
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="document", lazy="raise", order_by="Delivery.recipient_code"
@@ -174,11 +205,14 @@ class Delivery(Base):
     # Set when the relay's publish of this delivery was confirmed; cleared when it is due again.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The receiver's own id for what it was handed (the axis's DocId for `national-axis`).
+    remote_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="deliveries", lazy="raise")
     events: Mapped[list[DeliveryEvent]] = relationship(lazy="raise", order_by="DeliveryEvent.id")
+    statuses: Mapped[list[StatusReport]] = relationship(lazy="raise", order_by="StatusReport.id")
 
 
 class DeliveryEvent(Base):
@@ -210,6 +244,25 @@ class Attempt(Base):
     http_status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class StatusReport(Base):
+    """One entry of a recipient's status timeline (đã đến … hoàn thành), from a status message.
+
+    `delivery_id` is the delivery of the original document to the reporter (for a recall, code 13,
+    reported by the sender: one entry on each recipient's delivery)."""
+
+    __tablename__ = "status_reports"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))  # the status message itself
+    reporter_code: Mapped[str] = mapped_column(CODE)
+    status_code: Mapped[str] = mapped_column(String(2))
+    description: Mapped[str] = mapped_column(Text, default="")
+    reported_at: Mapped[str] = mapped_column(String(19), default="")  # Status/Timestamp as written
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ExchangeLogEntry(Base):
@@ -269,6 +322,41 @@ class AgencyCertificate(Base):
     not_after: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VxpSystem(Base):
+    """An agency's software on the axis-compatible API (`/vxp`): its system id and HMAC secret,
+    encrypted with the master key (the secret must be recoverable to check signatures)."""
+
+    __tablename__ = "vxp_systems"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the system id
+    agency_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"), index=True)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VxpRequest(Base):
+    """A signed `/vxp` request seen recently: a second one with the same signature is a replay.
+    Rows older than the timestamp window are deleted (a replay that old is refused as stale)."""
+
+    __tablename__ = "vxp_requests"
+
+    system_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Lease(Base):
+    """A named job only one hub replica may run at a time (the axis poller), held until `expires_at`."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AdminLogEntry(Base):

@@ -10,6 +10,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from app.auth.deps import AgencyPrincipal, CurrentPrincipal
 from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt
 from app.documents.service import (
+    Submitter,
     payload,
     record_rejection,
     signature_outcome,
@@ -81,11 +82,12 @@ async def submit(
     """Submit an edXML document; 201 with the receipt, or 200 with the original receipt for the
     same bytes sent again."""
     body: bytes | None = None
+    submitter = Submitter.of(principal)
     try:
         body = await edxml_from_request(request, settings.max_body_bytes)
-        result = await submit_document(database, sealer, principal, body, hub_code=settings.hub_code)
+        result = await submit_document(database, sealer, submitter, body, hub_code=settings.hub_code)
     except HubError as error:
-        await record_rejection(database, principal, body, error)
+        await record_rejection(database, submitter, body, error)
         raise
     if result.created:
         request.app.state.dispatch.relay.wake()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,17 +43,71 @@ from app.kit.ids import new_id
 from app.models import (
     Agency,
     AgencyStatus,
+    Channel,
     Delivery,
     DeliveryEvent,
     DeliveryState,
     Document,
+    MessageKind,
     Payload,
     SignaturePolicy,
 )
-from app.routing.service import RouteDecision, decide, load_rules
+from app.routing.service import RouteDecision, decide, is_local, load_rules
 from app.sealing.seal import Sealer
 from app.sealing.sender import SenderSignatureCheck, check_policy, verify_sender_signature
 from app.sealing.service import agency_certificates
+
+#: Stored as the sender's signature kind of a document that came through the national axis signed by
+#: an agency whose certificate is not registered here: kept as it is, not verified.
+UNVERIFIED_FROM_AXIS = "xmldsig-unverified"
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who hands the hub a message, and through which door. The exchange log names them."""
+
+    channel: Channel
+    agency_code: str | None  # the agency the caller speaks for; None for the national axis
+    credential_id: str | None = None  # the bearer credential (REST API)
+    system_id: str | None = None  # the agency's system (axis-compatible API)
+    external_id: str | None = None  # the axis's DocId of what the inbound poller fetched
+
+    @classmethod
+    def of(cls, principal: Principal) -> Submitter:
+        return cls(Channel.API, principal.agency_code, credential_id=principal.credential_id)
+
+    @property
+    def from_axis(self) -> bool:
+        return self.channel is Channel.AXIS
+
+    def check_sender(self, sender: Organization) -> None:
+        """An agency may only send in its own name (403 otherwise)."""
+        if self.agency_code is not None and sender.organ_id != self.agency_code:
+            raise Forbidden(
+                f"the message is sent by {sender.organ_id} but this caller speaks for {self.agency_code}",
+                [Problem(sender.path, "sender-not-caller", "From/OrganId must be your own agency code")],
+            )
+
+    def log_fields(self) -> dict[str, Any]:
+        """The exchange-log fields that name the submitter (besides the agency code)."""
+        fields: dict[str, Any] = {"credential_id": self.credential_id, "channel": self.channel.value}
+        if self.system_id:
+            fields["system_id"] = self.system_id
+        if self.external_id:
+            fields["axis_doc_id"] = self.external_id
+        return fields
+
+
+@dataclass(frozen=True, slots=True)
+class SealedMessage:
+    """Step 4's result: the bytes as received and as forwarded, and who sealed them when."""
+
+    original: bytes
+    digest: str
+    sealed: bytes
+    sealed_digest: str
+    key_id: str
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,59 +127,64 @@ class _Checked:
 
 
 async def submit_document(
-    database: Database, sealer: Sealer, principal: Principal, body: bytes, *, hub_code: str
+    database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> IntakeResult:
     """Run the pipeline on one submission. Raises a HubError (4xx) for anything refused."""
     digest = hashlib.sha256(body).hexdigest()
     document = await asyncio.to_thread(read_document, body, today=vietnam_now().date())
-    if document.sender.organ_id != principal.agency_code:
-        raise Forbidden(
-            f"the document is sent by {document.sender.organ_id} but this credential belongs to "
-            f"{principal.agency_code}",
-            [Problem(document.sender.path, "sender-not-caller", "From/OrganId must be your own agency code")],
-        )
+    submitter.check_sender(document.sender)
 
     async with database.reading() as session:
         replay, conflicting = await _earlier_documents(session, digest, document)
-        checked = None if replay else await _check_against_hub(session, document, conflicting=conflicting)
+        checked = (
+            None
+            if replay
+            else await _check_against_hub(session, document, submitter, conflicting=conflicting)
+        )
     if replay is not None:
-        return await _replayed(database, principal, replay)
+        return await _replayed(database, submitter, replay)
     assert checked is not None
 
     received_at = utcnow()
     signature, sealed = await asyncio.to_thread(
-        _verify_and_seal, body, document, checked, sealer, hub_code=hub_code, at=received_at
+        _verify_and_seal, body, document, checked, sealer, submitter, hub_code=hub_code, at=received_at
+    )
+    message = SealedMessage(
+        body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, received_at
     )
     try:
-        return await _store(
-            database,
-            principal,
-            document,
-            checked,
-            signature,
-            body,
-            digest,
-            sealed,
-            sealer.key_id,
-            received_at,
-        )
+        return await _store(database, submitter, document, checked, signature, message)
     except IntegrityError:
         # A concurrent submission won the race: same bytes (replay) or same DocumentId (conflict).
         async with database.reading() as session:
             replay, conflicting = await _earlier_documents(session, digest, document)
         if replay is not None:
-            return await _replayed(database, principal, replay)
+            return await _replayed(database, submitter, replay)
         if conflicting:
             raise _duplicate_document_id(document) from None
         raise
 
 
 def _verify_and_seal(
-    body: bytes, document: EdxmlDocument, checked: _Checked, sealer: Sealer, *, hub_code: str, at: datetime
+    body: bytes,
+    document: EdxmlDocument,
+    checked: _Checked,
+    sealer: Sealer,
+    submitter: Submitter,
+    *,
+    hub_code: str,
+    at: datetime,
 ) -> tuple[SenderSignatureCheck, bytes]:
     """Step 4, in one worker thread: the sender's signature against its policy, then the seal."""
     if document.signature is SignatureKind.ABSENT:
         signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
+    elif submitter.from_axis and not checked.sender_certificates:
+        # Signed outside the province by an agency that registered nothing here: kept, not judged.
+        signature = SenderSignatureCheck(
+            document.signature,
+            None,
+            "came through the national axis; no certificate of the sender is registered",
+        )
     else:
         signature = verify_sender_signature(body, checked.sender_certificates, now=at)
     if problem := check_policy(signature, checked.sender_policy):
@@ -133,10 +193,33 @@ def _verify_and_seal(
 
 
 async def _check_against_hub(
-    session: AsyncSession, document: EdxmlDocument, *, conflicting: bool
+    session: AsyncSession, document: EdxmlDocument, submitter: Submitter, *, conflicting: bool
 ) -> _Checked:
     problems: list[Problem] = []
-    organizations = [document.sender, *document.recipients]
+    rules = await load_rules(session)
+    recipients = list(document.recipients)
+    if submitter.from_axis:
+        # The axis hands the province what is addressed to its agencies; the other recipients are
+        # served by their own provinces. A document "from" a local agency cannot come from outside.
+        recipients = [r for r in recipients if is_local(rules, r.organ_id)]
+        if is_local(rules, document.sender.organ_id):
+            problems.append(
+                Problem(
+                    document.sender.path,
+                    "sender-is-local",
+                    f"{document.sender.organ_id} is an agency of this province; it sends through the hub, "
+                    "not through the national axis",
+                )
+            )
+        if not recipients:
+            problems.append(
+                Problem(
+                    document.recipients[0].path,
+                    "no-local-recipient",
+                    "none of the recipients is an agency of this province",
+                )
+            )
+    organizations = [document.sender, *recipients]
     directory = await agencies_by_code(session, (o.organ_id for o in organizations))
     for organization in organizations:
         if problem := _directory_problem(organization, directory.get(organization.organ_id)):
@@ -151,6 +234,7 @@ async def _check_against_hub(
         related = await session.scalar(
             select(Document.id).where(
                 Document.edxml_document_id == business.document_id,
+                Document.kind == MessageKind.DOCUMENT,
                 Document.business_type == BusinessDocType.NEW,
                 Document.sender_code == document.sender.organ_id,
             )
@@ -166,10 +250,22 @@ async def _check_against_hub(
                 )
             )
         related_id = related
+        if related is not None:
+            # A revoke, update or replace reaches everyone who received the original, named or not.
+            named = {r.organ_id for r in recipients}
+            earlier = await original_recipients(session, related)
+            if submitter.from_axis:
+                earlier = [code for code in earlier if is_local(rules, code)]
+            extra = [code for code in earlier if code not in named]
+            directory.update(await agencies_by_code(session, extra))
+            recipients += [
+                Organization(code, business.document_id_path)
+                for code in extra
+                if code in directory and directory[code].status == AgencyStatus.ACTIVE
+            ]
 
-    rules = await load_rules(session)
     routes = []
-    for recipient in document.recipients:
+    for recipient in recipients:
         agency = directory.get(recipient.organ_id)
         if agency is None or agency.status != AgencyStatus.ACTIVE:
             continue
@@ -216,20 +312,19 @@ def _duplicate_document_id(document: EdxmlDocument) -> Conflict:
 
 async def _store(
     database: Database,
-    principal: Principal,
+    submitter: Submitter,
     document: EdxmlDocument,
     checked: _Checked,
     signature: SenderSignatureCheck,
-    original: bytes,
-    digest: str,
-    sealed: bytes,
-    seal_key_id: str,
-    received_at: datetime,
+    message: SealedMessage,
 ) -> IntakeResult:
-    """Step 5: everything in one transaction, one statement per table."""
-    sealed_digest = hashlib.sha256(sealed).hexdigest()
+    """Step 5: everything in one transaction."""
+    signature_kind = signature.kind.value
+    if submitter.from_axis and signature.kind is SignatureKind.XMLDSIG and signature.valid is None:
+        signature_kind = UNVERIFIED_FROM_AXIS
     document_row: dict[str, Any] = {
         "id": new_id(),
+        "kind": MessageKind.DOCUMENT.value,
         "edxml_document_id": document.document_id,
         "business_type": int(document.business.doc_type),
         "related_id": checked.related_id,
@@ -238,72 +333,120 @@ async def _store(
         "code_number": document.code_number,
         "code_notation": document.code_notation,
         "promulgation_date": document.promulgation_date,
-        "received_at": received_at,
-        "submitted_by": principal.credential_id,
-        "original_sha256": digest,
-        "sealed_sha256": sealed_digest,
-        "sender_signature": signature.kind.value,
+        "sender_signature": signature_kind,
         "sender_signature_detail": signature.reason,
-        "seal_key_id": seal_key_id,
+    }
+    deliveries = await store_message(
+        database,
+        submitter,
+        document_row,
+        message,
+        checked.routes,
+        business_type=document_row["business_type"],
+        sender_signature=signature_kind,
+    )
+    receipt = Receipt(
+        id=document_row["id"],
+        document_id=document.document_id,
+        sha256=message.digest,
+        received_at=message.at,
+        deliveries=deliveries,
+        sealed_sha256=message.sealed_digest,
+        seal_key_id=message.key_id,
+        sender_signature=_signature_outcome(signature_kind, signature.reason),
+        related_id=checked.related_id,
+    )
+    return IntakeResult(receipt=receipt, created=True)
+
+
+async def store_message(
+    database: Database,
+    submitter: Submitter,
+    row: dict[str, Any],
+    message: SealedMessage,
+    routes: Sequence[RouteDecision],
+    *,
+    also: Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]] | None = None,
+    **log_detail: Any,
+) -> list[DeliveryReceipt]:
+    """Store an accepted message in one transaction, one statement per table: its payloads (as
+    received and as sealed), its row, one queued delivery per route with its first event, the
+    exchange-log entries, and whatever `also` adds (given the session and the delivery rows)."""
+    at = message.at
+    row = {
+        **row,
+        "received_at": at,
+        "received_via": submitter.channel.value,
+        "external_id": submitter.external_id,
+        "submitted_by": submitter.credential_id,
+        "original_sha256": message.digest,
+        "sealed_sha256": message.sealed_digest,
+        "seal_key_id": message.key_id,
     }
     deliveries: list[dict[str, Any]] = [
         {
             "id": new_id(),
-            "document_id": document_row["id"],
+            "document_id": row["id"],
             "recipient_code": route.recipient,
             "connector": route.connector.value,
             "state": DeliveryState.QUEUED.value,
             "attempt_count": 0,
-            "next_attempt_at": received_at,
-            "created_at": received_at,
-            "updated_at": received_at,
+            "next_attempt_at": at,
+            "created_at": at,
+            "updated_at": at,
         }
-        for route in checked.routes
+        for route in routes
     ]
     async with database.transaction() as session:
         await session.execute(
             insert(table_of(Payload)),
             [
-                {"sha256": digest, "size": len(original), "content": original, "created_at": received_at},
-                {"sha256": sealed_digest, "size": len(sealed), "content": sealed, "created_at": received_at},
+                {"sha256": digest, "size": len(content), "content": content, "created_at": at}
+                for digest, content in {
+                    message.digest: message.original,
+                    message.sealed_digest: message.sealed,
+                }.items()
             ],
         )
-        await session.execute(insert(table_of(Document)), [document_row])
-        await session.execute(insert(table_of(Delivery)), deliveries)
-        await session.execute(
-            insert(table_of(DeliveryEvent)),
-            [
-                {
-                    "delivery_id": delivery["id"],
-                    "at": received_at,
-                    "to_state": DeliveryState.QUEUED.value,
-                    "reason": f"routed to {route.connector} by rule {route.rule}",
-                }
-                for delivery, route in zip(deliveries, checked.routes, strict=True)
-            ],
-        )
+        await session.execute(insert(table_of(Document)), [row])
+        if deliveries:
+            await session.execute(insert(table_of(Delivery)), deliveries)
+            await session.execute(
+                insert(table_of(DeliveryEvent)),
+                [
+                    {
+                        "delivery_id": delivery["id"],
+                        "at": at,
+                        "to_state": DeliveryState.QUEUED.value,
+                        "reason": f"routed to {route.connector} by rule {route.rule}",
+                    }
+                    for delivery, route in zip(deliveries, routes, strict=True)
+                ],
+            )
+        if also is not None:
+            await also(session, deliveries)
         await append_exchange(
             session,
             exchange_entry(
                 ExchangeEvent.STORED,
-                at=received_at,
-                document_id=document_row["id"],
-                agency_code=document.sender.organ_id,
-                credential_id=principal.credential_id,
-                sha256=digest,
-                edxml_document_id=document.document_id,
-                business_type=int(document.business.doc_type),
-                related_id=checked.related_id,
-                sealed_sha256=sealed_digest,
-                seal_key_id=seal_key_id,
-                sender_signature=signature.kind.value,
-                recipients=[route.recipient for route in checked.routes],
+                at=at,
+                document_id=row["id"],
+                agency_code=row["sender_code"],
+                sha256=message.digest,
+                kind=row["kind"],
+                edxml_document_id=row["edxml_document_id"],
+                related_id=row["related_id"],
+                sealed_sha256=message.sealed_digest,
+                seal_key_id=message.key_id,
+                recipients=[route.recipient for route in routes],
+                **submitter.log_fields(),
+                **log_detail,
             ),
             *(
                 exchange_entry(
                     ExchangeEvent.ROUTED,
-                    at=received_at,
-                    document_id=document_row["id"],
+                    at=at,
+                    document_id=row["id"],
                     delivery_id=delivery["id"],
                     agency_code=delivery["recipient_code"],
                     connector=delivery["connector"],
@@ -311,42 +454,34 @@ async def _store(
                 for delivery in deliveries
             ),
         )
-    receipt = Receipt(
-        id=document_row["id"],
-        document_id=document.document_id,
-        sha256=digest,
-        received_at=received_at,
-        deliveries=[
-            DeliveryReceipt(
-                id=d["id"], recipient=d["recipient_code"], connector=d["connector"], state=d["state"]
-            )
-            for d in sorted(deliveries, key=lambda d: d["recipient_code"])
-        ],
-        sealed_sha256=sealed_digest,
-        seal_key_id=seal_key_id,
-        sender_signature=_signature_outcome(signature.kind.value, signature.reason),
-        related_id=checked.related_id,
-    )
-    return IntakeResult(receipt=receipt, created=True)
+    return [
+        DeliveryReceipt(id=d["id"], recipient=d["recipient_code"], connector=d["connector"], state=d["state"])
+        for d in sorted(deliveries, key=lambda d: d["recipient_code"])
+    ]
 
 
-async def _replayed(database: Database, principal: Principal, document: Document) -> IntakeResult:
+async def _replayed(database: Database, submitter: Submitter, document: Document) -> IntakeResult:
+    await record_replay(database, submitter, document)
+    return IntakeResult(receipt=_receipt(document), created=False)
+
+
+async def record_replay(database: Database, submitter: Submitter, document: Document) -> None:
+    """Log that bytes accepted before came again; nothing else changes."""
     async with database.transaction() as session:
         await append_exchange(
             session,
             exchange_entry(
                 ExchangeEvent.DUPLICATE,
                 document_id=document.id,
-                agency_code=principal.agency_code,
-                credential_id=principal.credential_id,
+                agency_code=submitter.agency_code or document.sender_code,
                 sha256=document.original_sha256,
+                **submitter.log_fields(),
             ),
         )
-    return IntakeResult(receipt=_receipt(document), created=False)
 
 
 async def record_rejection(
-    database: Database, principal: Principal, body: bytes | None, error: HubError
+    database: Database, submitter: Submitter, body: bytes | None, error: HubError
 ) -> None:
     """Log a refused submission; nothing else of it is stored."""
     async with database.transaction() as session:
@@ -354,14 +489,24 @@ async def record_rejection(
             session,
             exchange_entry(
                 ExchangeEvent.REJECTED,
-                agency_code=principal.agency_code,
-                credential_id=principal.credential_id,
+                agency_code=submitter.agency_code,
                 sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
                 status=error.status,
                 reason=error.detail,
                 problems=[f"{p.path}: {p.code}" for p in error.errors][:50],
+                **submitter.log_fields(),
             ),
         )
+
+
+async def original_recipients(session: AsyncSession, document_id: str) -> list[str]:
+    """Who the document was routed to."""
+    rows = await session.scalars(
+        select(Delivery.recipient_code)
+        .where(Delivery.document_id == document_id)
+        .order_by(Delivery.recipient_code)
+    )
+    return list(rows)
 
 
 async def _earlier_documents(
@@ -369,8 +514,10 @@ async def _earlier_documents(
 ) -> tuple[Document | None, bool]:
     """In one query: the document accepted earlier from these very bytes (a replay), and whether a
     different new document already uses this DocumentId (a conflict, for a new document)."""
-    same_new_id = (Document.edxml_document_id == document.document_id) & (
-        Document.business_type == BusinessDocType.NEW
+    same_new_id = (
+        (Document.edxml_document_id == document.document_id)
+        & (Document.business_type == BusinessDocType.NEW)
+        & (Document.kind == MessageKind.DOCUMENT)
     )
     rows = await session.scalars(
         select(Document)

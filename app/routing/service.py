@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agencies.codes import AgencyCode, CodePattern
+from app.agencies.codes import AgencyCode, CodePattern, InvalidAgencyCode
 from app.models import Agency, Route
 
 
@@ -57,6 +57,15 @@ def choose_rule(rules: Sequence[RouteRule], code: AgencyCode) -> RouteRule | Non
     if not matching:
         return None
     return max(matching, key=lambda rule: rule.pattern.specificity)
+
+
+def is_local(rules: Sequence[RouteRule], code: str) -> bool:
+    """Whether the rules keep `code` inside the province (any target but the national axis)."""
+    try:
+        rule = choose_rule(rules, AgencyCode.parse(code))
+    except InvalidAgencyCode:
+        return False
+    return rule is not None and rule.target != Connector.NATIONAL_AXIS
 
 
 def decide(rules: Sequence[RouteRule], agency: Agency) -> RouteDecision | None:

@@ -34,7 +34,7 @@ from app.config import Settings
 from app.delivery.relay import POLL_SECONDS, Relay
 from app.delivery.runtime import CONNECTOR_NAMES
 from app.delivery.service import due_deliveries
-from app.documents.service import submit_document
+from app.documents.service import Submitter, submit_document
 from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.kit.secrets import load_master_key
@@ -390,7 +390,11 @@ async def test_a_message_that_always_crashes_its_worker_is_dead_lettered_and_its
             principal = await principal_for_token(session, sender_token)
         assert principal is not None
         result = await submit_document(
-            database, sealer, principal, document(RECIPIENTS[0], RECIPIENTS[1]), hub_code=settings.hub_code
+            database,
+            sealer,
+            Submitter.of(principal),
+            document(RECIPIENTS[0], RECIPIENTS[1]),
+            hub_code=settings.hub_code,
         )
         relay.wake()
         by_recipient = {d.recipient: d.id for d in result.receipt.deliveries}
