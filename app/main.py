@@ -20,6 +20,7 @@ from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
+from app.statuses.endpoints import router as statuses_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agencies_router)
     app.include_router(sealing_router)
     app.include_router(inbox_router)
+    app.include_router(statuses_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
 
 class InboxItem(BaseModel):
     delivery_id: str
+    kind: str  # edoc (a document) or status (a status message about a document the caller sent)
     document: str  # the hub's id: GET /api/v1/documents/{document}/edxml fetches it
     document_id: str  # edXML DocumentId
     sender: str
@@ -68,6 +69,7 @@ async def inbox(
     items = [
         InboxItem(
             delivery_id=delivery_id,
+            kind=document.kind,
             document=document.id,
             document_id=document.edxml_document_id,
             sender=document.sender_code,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.auth.deps import AgencyPrincipal, CurrentPrincipal
-from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt
+from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt, StatusOut
 from app.documents.service import (
     Submitter,
     payload,
@@ -17,6 +17,7 @@ from app.documents.service import (
     submit_document,
     visible_document,
 )
+from app.edxml import STATUS_MEANINGS
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SettingsDep
 from app.kit.errors import BadRequest, HubError, Problem
 from app.kit.http import XML_REQUEST_BODY, media_type, read_body, read_xml_body
@@ -128,6 +129,8 @@ async def get_edxml(document_id: str, session: ReadingSessionDep, principal: Cur
 def _document_out(document: Document) -> DocumentOut:
     return DocumentOut(
         id=document.id,
+        kind=document.kind,
+        received_via=document.received_via,
         document_id=document.edxml_document_id,
         business_type=document.business_type,
         related_id=document.related_id,
@@ -150,9 +153,22 @@ def _document_out(document: Document) -> DocumentOut:
                 attempt_count=d.attempt_count,
                 next_attempt_at=d.next_attempt_at,
                 last_error=d.last_error,
+                remote_id=d.remote_id,
                 history=[
                     DeliveryEventOut(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason)
                     for e in d.events
+                ],
+                statuses=[
+                    StatusOut(
+                        code=s.status_code,
+                        meaning=STATUS_MEANINGS.get(s.status_code, ""),
+                        reporter=s.reporter_code,
+                        description=s.description,
+                        reported_at=s.reported_at,
+                        received_at=s.received_at,
+                        message_id=s.message_id,
+                    )
+                    for s in d.statuses
                 ],
             )
             for d in document.deliveries

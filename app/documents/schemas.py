@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SignatureOutcome(BaseModel):
@@ -41,15 +41,31 @@ class DeliveryEventOut(BaseModel):
     reason: str
 
 
+class StatusOut(BaseModel):
+    """One entry of a recipient's status timeline, from a status message."""
+
+    code: str
+    meaning: str
+    reporter: str
+    description: str
+    reported_at: str  # Status/Timestamp as the reporter wrote it (Vietnam time)
+    received_at: datetime
+    message_id: str  # the hub's id of the status message
+
+
 class DeliveryOut(DeliveryReceipt):
     attempt_count: int
     next_attempt_at: datetime | None
     last_error: str | None
+    remote_id: str | None = Field(description="the receiver's id for it (the axis's DocId)")
     history: list[DeliveryEventOut]
+    statuses: list[StatusOut] = Field(description="the recipient's status timeline (đã đến … hoàn thành)")
 
 
 class DocumentOut(BaseModel):
     id: str
+    kind: str  # edoc (a document) or status (a status message)
+    received_via: str  # api, vxp (the axis-compatible API) or axis (fetched from the national axis)
     document_id: str
     business_type: int
     related_id: str | None

@@ -565,7 +565,10 @@ async def visible_document(session: AsyncSession, principal: Principal, document
     document = await session.scalar(
         select(Document)
         .where(Document.id == document_id)
-        .options(selectinload(Document.deliveries).selectinload(Delivery.events))
+        .options(
+            selectinload(Document.deliveries).selectinload(Delivery.events),
+            selectinload(Document.deliveries).selectinload(Delivery.statuses),
+        )
     )
     if document is None or not _may_see(principal, document):
         raise NotFound(f"no document {document_id} visible to this credential")

@@ -8,6 +8,7 @@ from app.edxml.build import DocumentSpec, Organ, Signer, StatusSpec, Style, buil
 from app.edxml.model import (
     DSIG_NAMESPACE,
     NAMESPACE,
+    STATUS_MEANINGS,
     Attachment,
     Business,
     BusinessDocType,
@@ -25,6 +26,7 @@ from app.edxml.rules import is_valid_agency_code
 __all__ = [
     "DSIG_NAMESPACE",
     "NAMESPACE",
+    "STATUS_MEANINGS",
     "Attachment",
     "Business",
     "BusinessDocType",

@@ -46,6 +46,20 @@ class StatusCode(StrEnum):
     REFUSED = "16"  # từ chối: the recipient refuses a recall or an update
 
 
+#: What each status code means, as Vietnamese clerks say it.
+STATUS_MEANINGS: dict[str, str] = {
+    StatusCode.ARRIVED: "đã đến",
+    StatusCode.REJECTED: "từ chối tiếp nhận",
+    StatusCode.ACCEPTED: "đã tiếp nhận",
+    StatusCode.ASSIGNED: "phân công",
+    StatusCode.IN_PROGRESS: "đang xử lý",
+    StatusCode.DONE: "hoàn thành",
+    StatusCode.RECALLED: "lấy lại",
+    StatusCode.AGREED: "đồng ý",
+    StatusCode.REFUSED: "từ chối",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Organization:
     """From, To, or Status/From: an agency as the document names it."""

@@ -60,6 +60,7 @@ SIGNATURE_LOCATION = f"./{HEADER_PATH}/"  # signxml: where the signature is expe
 _TRACE_HEADER_LIST = f"{{{NAMESPACE}}}TraceHeaderList"
 _TRACE_HEADER = f"{{{NAMESPACE}}}TraceHeader"
 _MESSAGE_HEADER = f"{{{NAMESPACE}}}MessageHeader"
+_STATUS = f"{{{NAMESPACE}}}Status"
 _DS = {"ds": DSIG_NAMESPACE}
 _PLACEHOLDER_ID = "placeholder"  # signxml replaces a ds:Signature with this Id by the signature
 
@@ -240,7 +241,7 @@ class Sealer:
             raise SealingError(str(error), "/") from None
         header = edxml_header(root)
         if header is None:
-            raise SealingError("not an edXML document message: no edXML/edXMLEnvelope/edXMLHeader", "/")
+            raise SealingError("not an edXML message: no edXML/edXMLEnvelope/edXMLHeader", "/")
         trace_list = _append_trace_header(header, hub_code=hub_code, at=at)
         _insert_placeholder(root, header, trace_list)
         try:
@@ -262,7 +263,8 @@ def _append_trace_header(header: etree._Element, *, hub_code: str, at: datetime)
         trace_list = trace_lists[0]
     else:
         trace_list = etree.SubElement(header, _TRACE_HEADER_LIST)
-        message_headers = header.findall(_MESSAGE_HEADER)
+        # After MessageHeader in a document, after Status in a status message.
+        message_headers = header.findall(_MESSAGE_HEADER) or header.findall(_STATUS)
         if message_headers:
             message_headers[-1].addnext(trace_list)
         else:

@@ -1,0 +1,1 @@
+"""Status messages: recipients' progress reports and senders' recalls, recorded and routed back."""

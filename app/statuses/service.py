@@ -1,0 +1,225 @@
+"""Status messages (gói tin trạng thái, edxml.md §2): a recipient reports how far it has got with a
+document (01 đã đến … 06 hoàn thành, 15/16 on a recall or update), or the sender recalls it (13).
+
+The pipeline mirrors the intake of documents (`app.documents.service`), whose steps it shares:
+read (hardened parse, schema, the format's rules), identify (the reporter is the caller), check
+against the hub (the document answered passed through this hub; the reporter is one of its
+recipients, or its sender for 13), seal, then store in one transaction: the message, one delivery to
+each party it concerns (the document's sender; for a recall every recipient), and an entry on the
+timeline of each recipient's delivery. The message then travels like any document, locally or to
+the national axis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.agencies.service import agencies_by_code
+from app.documents.schemas import DeliveryReceipt
+from app.documents.service import SealedMessage, Submitter, record_replay, store_message
+from app.edxml import STATUS_MEANINGS, BusinessDocType, StatusCode, StatusMessage, read_status
+from app.edxml.rules import STATUS
+from app.kit.clock import utcnow, vietnam_now
+from app.kit.db import Database, table_of
+from app.kit.errors import InvalidDocument, Problem
+from app.kit.ids import new_id
+from app.models import Delivery, Document, MessageKind, StatusReport
+from app.routing.service import RouteDecision, decide, is_local, load_rules
+from app.sealing.seal import Sealer
+from app.statuses.schemas import StatusReceipt
+
+#: The codes only the document's sender sends; every other code is a recipient's.
+SENDER_CODES = frozenset({StatusCode.RECALLED})
+#: Status messages' own signatures are forwarded inside the sealed message but not judged.
+SIGNATURE_NOT_CHECKED = "not-checked"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    receipt: StatusReceipt
+    created: bool  # False when the same bytes had been accepted before
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    document: Document  # the document answered
+    timeline: list[Delivery]  # the deliveries whose timeline the status goes on
+    routes: list[RouteDecision]  # where the message goes
+
+
+async def submit_status(
+    database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
+) -> StatusResult:
+    """Run the pipeline on one status message. Raises a HubError (4xx) for anything refused."""
+    digest = hashlib.sha256(body).hexdigest()
+    status = await asyncio.to_thread(read_status, body, today=vietnam_now().date())
+    submitter.check_sender(status.reporter)
+
+    async with database.reading() as session:
+        earlier = await session.scalar(
+            select(Document)
+            .where(Document.original_sha256 == digest)
+            .options(selectinload(Document.deliveries))
+        )
+        plan = None if earlier else await _plan(session, status, submitter)
+    if earlier is not None:
+        await record_replay(database, submitter, earlier)
+        return StatusResult(_receipt(earlier, status.status_code), created=False)
+    assert plan is not None
+
+    at = utcnow()
+    sealed = await asyncio.to_thread(sealer.seal, body, hub_code=hub_code, at=at)
+    message = SealedMessage(body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, at)
+    original = plan.document
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "kind": MessageKind.STATUS.value,
+        "edxml_document_id": original.edxml_document_id,
+        "business_type": int(BusinessDocType.NEW),
+        "related_id": original.id,
+        "sender_code": status.reporter.organ_id,
+        "subject": f"{status.status_code} {STATUS_MEANINGS[status.status_code]}: {original.subject}",
+        "code_number": original.code_number,
+        "code_notation": original.code_notation,
+        "promulgation_date": original.promulgation_date,
+        "sender_signature": SIGNATURE_NOT_CHECKED,
+        "sender_signature_detail": None,
+    }
+
+    async def on_timelines(session: AsyncSession, _deliveries: list[dict[str, Any]]) -> None:
+        await session.execute(
+            insert(table_of(StatusReport)),
+            [
+                {
+                    "document_id": original.id,
+                    "delivery_id": delivery.id,
+                    "message_id": row["id"],
+                    "reporter_code": status.reporter.organ_id,
+                    "status_code": status.status_code,
+                    "description": status.description,
+                    "reported_at": status.timestamp,
+                    "received_at": at,
+                }
+                for delivery in plan.timeline
+            ],
+        )
+
+    routed = await store_message(
+        database, submitter, row, message, plan.routes, also=on_timelines, status_code=status.status_code
+    )
+    receipt = StatusReceipt(
+        id=row["id"],
+        document_id=original.edxml_document_id,
+        related_id=original.id,
+        status_code=status.status_code,
+        received_at=at,
+        routed_to=routed,
+    )
+    return StatusResult(receipt, created=True)
+
+
+async def _plan(session: AsyncSession, status: StatusMessage, submitter: Submitter) -> _Plan:
+    """Which document the status answers, whose timeline it goes on, and where it is carried."""
+    document = await session.scalar(
+        select(Document)
+        .where(
+            Document.edxml_document_id == status.original_document_id,
+            Document.kind == MessageKind.DOCUMENT,
+            Document.business_type == BusinessDocType.NEW,
+            Document.sender_code == status.original_sender_id,
+        )
+        .options(selectinload(Document.deliveries))
+    )
+    reporter = status.reporter.organ_id
+    unknown = Problem(
+        status.original_document_id_path,
+        "unknown-document",
+        f"no document {status.original_document_id!r} sent by {status.original_sender_id} to "
+        f"{reporter} passed through this hub",
+    )
+    if document is None:
+        raise InvalidDocument("the status message answers no document known here", [unknown])
+
+    code = StatusCode(status.status_code)
+    if code in SENDER_CODES:
+        if reporter != document.sender_code:
+            raise InvalidDocument(
+                "only the document's sender may recall it",
+                [
+                    Problem(
+                        f"{STATUS}/StatusCode",
+                        "sender-only-status",
+                        f"{code.value} ({STATUS_MEANINGS[code]}) is sent by the document's sender, "
+                        f"{document.sender_code}, not by {reporter}",
+                    )
+                ],
+            )
+        timeline = list(document.deliveries)
+        targets = [d.recipient_code for d in timeline]
+    else:
+        timeline = [d for d in document.deliveries if d.recipient_code == reporter]
+        if not timeline:
+            if reporter != document.sender_code:
+                raise InvalidDocument("the status message answers no document known here", [unknown])
+            raise InvalidDocument(
+                "a sender reports no progress on its own document",
+                [
+                    Problem(
+                        f"{STATUS}/StatusCode",
+                        "recipient-only-status",
+                        f"{code.value} ({STATUS_MEANINGS[code]}) is sent by a recipient of the document; "
+                        f"{reporter} is its sender",
+                    )
+                ],
+            )
+        targets = [document.sender_code]
+
+    rules = await load_rules(session)
+    if submitter.from_axis:
+        if is_local(rules, reporter):
+            raise InvalidDocument(
+                "a status message from the national axis cannot come from an agency of this province",
+                [Problem(status.reporter.path, "sender-is-local", f"{reporter} reports through the hub")],
+            )
+        targets = [code for code in targets if is_local(rules, code)]
+    directory = await agencies_by_code(session, targets)
+    routes: list[RouteDecision] = []
+    problems: list[Problem] = []
+    for target in targets:
+        agency = directory.get(target)
+        decision = None if agency is None else decide(rules, agency)
+        if decision is None:
+            problems.append(
+                Problem(
+                    status.original_document_id_path,
+                    "no-route",
+                    f"the status cannot be carried to {target}: not in the directory or no routing rule",
+                )
+            )
+        else:
+            routes.append(decision)
+    if problems:
+        raise InvalidDocument("the status message cannot be carried", problems)
+    return _Plan(document, timeline, sorted(routes, key=lambda route: route.recipient))
+
+
+def _receipt(message: Document, status_code: str) -> StatusReceipt:
+    assert message.related_id is not None
+    return StatusReceipt(
+        id=message.id,
+        document_id=message.edxml_document_id,
+        related_id=message.related_id,
+        status_code=status_code,
+        received_at=message.received_at,
+        routed_to=[
+            DeliveryReceipt(id=d.id, recipient=d.recipient_code, connector=d.connector, state=d.state)
+            for d in message.deliveries
+        ],
+    )
