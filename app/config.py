@@ -29,10 +29,11 @@ class Settings(BaseSettings):
     hub_code: str = "000.00.00.H62"
     axis_url: str = ""
     axis_system_id: str = ""
-    axis_secret: str = ""
+    axis_secret: str = Field(default="", repr=False)
 
     master_key: str = Field(
         default="",
+        repr=False,
         description="Key that encrypts private keys and secrets at rest (urlsafe base64 of 32 bytes). "
         "In development it is generated into the data directory on first start.",
     )
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     broker_delivery_limit: int = Field(
         default=5, ge=1, description="redeliveries after crashes before a message is dead-lettered"
     )
+    axis_timeout_seconds: float = Field(default=30.0, gt=0, description="timeout of one call to the axis")
+    axis_poll_seconds: float = Field(
+        default=60.0, gt=0, description="how often the hub asks the axis for documents and status messages"
+    )
+    axis_directory_sync_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="how often the hub reads the axis's agency directory"
+    )
     key_refresh_seconds: float = Field(
         default=30.0, gt=0, description="how often a gateway checks which signing key is active"
     )
@@ -78,6 +86,8 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)} to be set")
+        if self.axis_url and not (self.axis_system_id and self.axis_secret):
+            raise ValueError("LIENTHONG_AXIS_URL needs LIENTHONG_AXIS_SYSTEM_ID and LIENTHONG_AXIS_SECRET")
         return self
 
     @property

@@ -20,6 +20,7 @@ class Outcome:
     http_status: int | None = None
     error: str | None = None
     retry_after: float | None = None  # seconds the receiver asked us to wait
+    remote_id: str | None = None  # the receiver's id for what it was handed (the axis's DocId)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Job:
     edxml_document_id: str
     sender_code: str
     recipient_code: str
+    message_type: str  # edoc (a document) or status (a status message)
     endpoint: str | None
     timeout_seconds: float
     attempt: int

@@ -35,7 +35,7 @@ from app.kit.ids import new_id
 from app.models import Agency, Attempt, Delivery, DeliveryState, Document, Payload
 from connectors.base import Connector, Job, Outcome, OutcomeKind
 from connectors.inbox import InboxConnector
-from connectors.national_axis import NationalAxisConnector
+from connectors.national_axis import NationalAxisConnector, axis_client
 from connectors.qlvb_push import QlvbPushConnector
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def build_connectors(settings: Settings, names: Sequence[str] | None = None) -> 
         elif name == "inbox":
             connectors[name] = InboxConnector()
         else:
-            connectors[name] = NationalAxisConnector(settings.axis_url)
+            connectors[name] = NationalAxisConnector(axis_client(settings))
     return connectors
 
 
@@ -215,6 +215,7 @@ class Worker:
                 edxml_document_id=row.edxml_document_id,
                 sender_code=row.sender_code,
                 recipient_code=row.recipient_code,
+                message_type=row.kind,
                 endpoint=row.endpoint,
                 timeout_seconds=row.endpoint_timeout_seconds or self.settings.push_timeout_seconds,
                 attempt=attempt,
@@ -242,6 +243,7 @@ class Worker:
                     next_attempt_at=next_at,
                     dispatched_at=None if target is DeliveryState.RETRYING else now,
                     last_error=error,
+                    remote_id=outcome.remote_id,
                 )
             )
             attempt_rows.append(
@@ -276,7 +278,8 @@ class Worker:
         """(state, next attempt time, last error, reason) after an attempt's outcome."""
         if outcome.kind is OutcomeKind.DELIVERED:
             status = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
-            return DeliveryState.DELIVERED, None, None, f"delivered{status}"
+            remote = f"; the receiver's id: {outcome.remote_id}" if outcome.remote_id else ""
+            return DeliveryState.DELIVERED, None, None, f"delivered{status}{remote}"
         if outcome.kind is OutcomeKind.AWAITING_PICKUP:
             return DeliveryState.AWAITING_PICKUP, None, None, "waiting in the recipient's inbox"
         if outcome.kind is OutcomeKind.PERMANENT:
@@ -338,6 +341,7 @@ async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]
             Delivery.document_id,
             Document.edxml_document_id,
             Document.sender_code,
+            Document.kind,
             Document.sealed_sha256,
             Agency.endpoint,
             Agency.endpoint_timeout_seconds,

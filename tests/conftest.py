@@ -27,6 +27,8 @@ from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Role
 
+pytest_plugins = ["support.fixtures_deployment"]
+
 
 def _postgres_available() -> bool:
     async def probe() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
@@ -34,6 +34,7 @@ class Change:
     next_attempt_at: datetime | None = None
     dispatched_at: datetime | None = None
     last_error: str | None = None
+    remote_id: str | None = None  # the receiver's id, once it gave one (kept when None)
 
 
 async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at: datetime) -> None:
@@ -53,6 +54,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
             next_attempt_at=bindparam("b_next"),
             dispatched_at=bindparam("b_dispatched"),
             last_error=bindparam("b_error"),
+            remote_id=func.coalesce(bindparam("b_remote"), deliveries.c.remote_id),
             updated_at=at,
         ),
         [
@@ -63,6 +65,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
                 "b_next": c.next_attempt_at,
                 "b_dispatched": c.dispatched_at,
                 "b_error": c.last_error,
+                "b_remote": c.remote_id,
             }
             for c in changes
         ],
@@ -92,6 +95,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
                 from_state=c.from_state.value,
                 to_state=c.to_state.value,
                 reason=c.reason,
+                **({"remote_id": c.remote_id} if c.remote_id else {}),
             )
             for c in changes
         ),

@@ -1,4 +1,5 @@
-"""Fixtures of the delivery tests that run the hub as real processes, against real brokers."""
+"""Fixtures of the tests that run the hub as real processes (`lienthong serve`, `lienthong worker`),
+against real brokers. Loaded for the whole suite by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.deployment import FAST, Deployment
-from support.hub import SENDER
-from support.rabbitmq import PrivateNode, fresh_vhost, require_private_node, require_shared_broker
 
 from app.auth.service import create_credential
 from app.config import Settings
 from app.kit.db import Database
 from app.models import Role
+from support.deployment import FAST, Deployment
+from support.hub import SENDER
+from support.rabbitmq import PrivateNode, fresh_vhost, require_private_node, require_shared_broker
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,171 @@
+"""Inbound from the national axis: what it holds for the province's agencies comes in through the
+same intake pipeline as a local submission, and the directory is kept in step with the axis's.
+
+Each round, under a lease so that only one hub replica polls at a time: list the waiting documents,
+then the waiting status messages; fetch each one, run it through the intake (validated, sealed,
+routed to the local recipients; the same bytes again are recognised as a replay) and only once it
+is stored acknowledge it to the axis with `done`. A message the hub refuses is acknowledged `fail`
+with the reason and logged as rejected. Anything else — the axis or the database not answering —
+leaves the package unacknowledged: the axis lists it again next round, so nothing is lost and
+nothing is acknowledged before it is safely stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.axis.client import AxisClient, AxisError, ReceivedPackage
+from app.axis.directory import sync_directory
+from app.axis.protocol import AckStatus, MessageType
+from app.config import Settings
+from app.documents.service import Submitter, record_rejection, submit_document
+from app.kit import lease
+from app.kit.db import Database
+from app.kit.errors import HubError
+from app.models import Channel
+from app.sealing.seal import Sealer
+from app.statuses.service import submit_status
+
+log = logging.getLogger(__name__)
+
+LEASE = "axis-inbound"
+MAX_REASON = 1000  # characters of a refusal's reason sent back to the axis
+
+
+@dataclass
+class RoundReport:
+    """What one polling round did."""
+
+    stored: list[str] = field(default_factory=list)  # axis DocIds taken in (or recognised again)
+    refused: list[str] = field(default_factory=list)  # acknowledged `fail`
+    left: list[str] = field(default_factory=list)  # not acknowledged: tried again next round
+    held: bool = True  # False: another replica holds the lease, nothing was done
+
+
+class AxisInbound:
+    """The inbound poller and the directory sync of one gateway process."""
+
+    def __init__(
+        self,
+        database: Database,
+        client: AxisClient,
+        settings: Settings,
+        *,
+        sealer: Callable[[], Sealer],
+        on_stored: Callable[[], None],
+    ) -> None:
+        self.database = database
+        self.client = client
+        self.settings = settings
+        self.sealer = sealer  # the active sealer (it follows key rotations)
+        self.on_stored = on_stored
+        self.holder = lease.holder_name()
+        self._next_directory_sync = 0.0
+
+    async def run(self) -> None:
+        """Poll every LIENTHONG_AXIS_POLL_SECONDS until cancelled; a failed round is logged and the
+        next one comes at its time."""
+        try:
+            while True:
+                try:
+                    await self.poll_once()
+                except Exception:
+                    log.exception("axis inbound: the round failed; trying again in %.0f s", self.interval)
+                await asyncio.sleep(self.interval)
+        finally:
+            await lease.release(self.database, LEASE, self.holder)
+
+    @property
+    def interval(self) -> float:
+        return self.settings.axis_poll_seconds
+
+    async def poll_once(self) -> RoundReport:
+        report = RoundReport()
+        if not await self._hold():
+            report.held = False
+            return report
+        if time.monotonic() >= self._next_directory_sync:
+            await self._sync_directory()
+        for message_type in (MessageType.EDOC, MessageType.STATUS):
+            try:
+                packages = await self.client.received(message_type)
+            except AxisError as error:
+                log.warning("axis inbound: cannot list %s packages: %s", message_type, error)
+                continue
+            for package in packages:
+                if not await self._hold():
+                    return report  # another replica took over (this one was too slow)
+                await self._take(package, report)
+        return report
+
+    async def _hold(self) -> bool:
+        # Long enough to outlast a slow round, short enough that a dead replica is replaced soon.
+        return await lease.hold(
+            self.database,
+            LEASE,
+            self.holder,
+            seconds=max(3 * self.interval, 2 * self.settings.axis_timeout_seconds),
+        )
+
+    async def _take(self, package: ReceivedPackage, report: RoundReport) -> None:
+        try:
+            content = await self.client.get_edoc(package.doc_id)
+        except AxisError as error:
+            log.warning("axis inbound: cannot fetch %s: %s", package.doc_id, error)
+            report.left.append(package.doc_id)
+            return
+        submitter = Submitter(Channel.AXIS, None, external_id=package.doc_id)
+        submit = submit_status if package.message_type == MessageType.STATUS else submit_document
+        try:
+            result = await submit(
+                self.database, self.sealer(), submitter, content, hub_code=self.settings.hub_code
+            )
+        except HubError as error:
+            if error.status >= 500:
+                report.left.append(package.doc_id)
+                return
+            await record_rejection(self.database, submitter, content, error)
+            await self._acknowledge(package, AckStatus.FAIL, _reason(error), report.refused, report)
+            return
+        if result.created:
+            self.on_stored()
+        await self._acknowledge(package, AckStatus.DONE, "", report.stored, report)
+
+    async def _acknowledge(
+        self, package: ReceivedPackage, status: str, description: str, into: list[str], report: RoundReport
+    ) -> None:
+        try:
+            await self.client.update_status(package.doc_id, status, description)
+        except AxisError as error:
+            # Stored but not acknowledged: the axis lists it again and the intake recognises it.
+            log.warning("axis inbound: cannot acknowledge %s as %s: %s", package.doc_id, status, error)
+            report.left.append(package.doc_id)
+            return
+        into.append(package.doc_id)
+
+    async def _sync_directory(self) -> None:
+        try:
+            rows = await self.client.agencies()
+            outcome = await sync_directory(self.database, rows)
+        except (AxisError, ValueError) as error:
+            log.warning("axis inbound: directory sync failed: %s", error)
+            return
+        self._next_directory_sync = time.monotonic() + self.settings.axis_directory_sync_seconds
+        log.info(
+            "directory sync: %d listed, %d added, %d updated, %d closed, %d reopened",
+            outcome.listed,
+            outcome.added,
+            outcome.updated,
+            outcome.closed,
+            outcome.reopened,
+        )
+
+
+def _reason(error: HubError) -> str:
+    """The refusal as one line for the axis: the summary, then each problem's path and message."""
+    parts = [error.detail, *(f"{p.path}: {p.message}" for p in error.errors)]
+    return "; ".join(parts)[:MAX_REASON]

@@ -1,0 +1,600 @@
+"""The national-axis simulator (`lienthong dev axis-sim`): the server side of docs/axis-protocol.md,
+in memory, standing in for the axis in tests and demos.
+
+It checks what the axis checks (signature, timestamp window, replays, the edXML with the hub's own
+hardened reader, who may send for whom, the directory) and keeps every package with one
+acknowledgement per receiving system. Each agency code is served by the system whose pattern names
+it most specifically (`*.H62` for a whole province, an exact code for one agency), so every recipient
+has at most one receiving system, as on the real axis.
+
+Tests steer it through unauthenticated endpoints under `/_sim/`: inspect packages, inject faults
+(errors and delays), replace the directory, reset. It is meant to listen on loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, field_validator
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+
+from app.agencies.codes import AgencyCode, CodePattern, InvalidAgencyCode
+from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_directory_file
+from app.axis.protocol import (
+    FILE_PART,
+    HTTP_STATUS,
+    PENDING,
+    PREFIX,
+    SERVICE_TYPE,
+    TIMESTAMP_WINDOW_SECONDS,
+    AckStatus,
+    ErrorCode,
+    MessageType,
+    Operation,
+    ProtocolError,
+    ReplayGuard,
+    SignedRequest,
+    decode_description,
+    failure,
+    file_hash,
+    ok,
+    read_request,
+    verify,
+)
+from app.edxml.formats import format_timestamp, parse_date
+from app.edxml.model import EdxmlDocument
+from app.edxml.parser import read_message
+from app.kit.clock import VIETNAM
+from app.kit.errors import HubError
+from app.models import AgencyStatus
+
+_SYSTEM_ID = re.compile(r"[A-Za-z0-9._-]+")
+_SYSTEM_FORM = "ID:SECRET or ID:SECRET@PATTERN[,PATTERN…]"
+_WAITING = frozenset({AckStatus.INITIAL, AckStatus.PROCESSING})
+_REQUIRED: dict[Operation, tuple[str, ...]] = {
+    Operation.SEND_EDOC: ("from", "servicetype", "messagetype", "hash-file"),
+    Operation.GET_RECEIVED_EDOC_LIST: ("servicetype",),
+    Operation.GET_EDOC: ("docId",),
+    Operation.UPDATE_STATUS: ("docId", "status"),
+    Operation.GET_SENT_EDOC_LIST: ("docId",),
+    Operation.GET_AGENCIES_LIST: (),
+}
+
+
+@dataclass(frozen=True)
+class SimulatedSystem:
+    """A system connected to the simulated axis, and the agency codes it sends and receives for."""
+
+    system_id: str
+    secret: str = field(repr=False)
+    serves: tuple[CodePattern, ...]
+
+
+def parse_system(text: str) -> SimulatedSystem:
+    """A system as `--system` gives it: `ID:SECRET` (serving the agency whose code is ID) or
+    `ID:SECRET@PATTERN[,PATTERN…]` (a secret containing '@' needs this form). ValueError says what is
+    wrong, without repeating the secret."""
+    system_id, colon, rest = text.partition(":")
+    if not colon or not system_id:
+        raise ValueError(f"expected {_SYSTEM_FORM}")
+    if not _SYSTEM_ID.fullmatch(system_id):
+        raise ValueError(f"system id {system_id!r} may only contain letters, digits, '.', '_' and '-'")
+    secret, at, patterns = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    if not secret:
+        raise ValueError(f"system {system_id}: the secret is empty; expected {_SYSTEM_FORM}")
+    try:
+        if not at:
+            return SimulatedSystem(system_id, secret, (CodePattern.parse(str(AgencyCode.parse(system_id))),))
+        serves = tuple(CodePattern.parse(pattern.strip()) for pattern in patterns.split(","))
+    except InvalidAgencyCode as error:
+        hint = "" if at else f"; name the codes it serves with {system_id}:SECRET@PATTERN[,PATTERN…]"
+        raise ValueError(f"system {system_id}: {error}{hint}") from None
+    return SimulatedSystem(system_id, secret, serves)
+
+
+class FaultSpec(BaseModel):
+    """`POST /_sim/faults`: answer the next `count` requests of `operation` (or every operation, "*")
+    with this failure after `delay_seconds`; `count` -1 until cleared. Without `http_status` the
+    requests are only slowed down, then served."""
+
+    operation: str = "*"
+    count: int = Field(1, ge=-1)
+    http_status: int | None = Field(503, ge=400, le=599)
+    error_code: ErrorCode = ErrorCode.SYSTEM_ERROR
+    delay_seconds: float = Field(0.0, ge=0, le=600)
+
+    @field_validator("operation")
+    @classmethod
+    def _known_operation(cls, value: str) -> str:
+        if value != "*" and value not in {known.value for known in Operation}:
+            raise ValueError(f"not an operation: {', '.join(Operation)} or *")
+        return value
+
+    @field_validator("count")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 requests: give a positive count, or -1 for until cleared")
+        return value
+
+    @field_validator("error_code")
+    @classmethod
+    def _an_error(cls, value: ErrorCode) -> ErrorCode:
+        if value is ErrorCode.OK:
+            raise ValueError("a fault needs an ErrorCode other than 0")
+        return value
+
+
+@dataclass
+class _Fault:
+    spec: FaultSpec
+    remaining: int  # -1: until cleared
+
+
+@dataclass
+class _Ack:
+    """One receiving system's acknowledgement of a package."""
+
+    recipients: tuple[str, ...]  # the package's recipients this system serves
+    updated: datetime
+    status: AckStatus = AckStatus.INITIAL
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class _Message:
+    """What the axis reads out of a package's edXML."""
+
+    kind: MessageType
+    sender: str
+    sender_path: str  # where the sender's code is, for an error message
+    recipients: tuple[str, ...]
+    document_id: str
+    code: str  # số/ký hiệu
+
+
+@dataclass
+class _Package:
+    doc_id: str
+    sender_system: str
+    from_code: str
+    recipients: tuple[str, ...]
+    message_type: MessageType
+    document_id: str
+    code: str  # số/ký hiệu
+    content: bytes
+    created: datetime
+    acks: dict[str, _Ack]  # by receiving system id
+
+
+class _Axis:
+    """The simulated axis's state and operations."""
+
+    def __init__(
+        self, systems: Sequence[SimulatedSystem], directory: Sequence[AgencyRecord], window_seconds: int
+    ) -> None:
+        self.systems = {system.system_id: system for system in systems}
+        if len(self.systems) != len(systems):
+            raise ValueError("two systems have the same id")
+        owners: dict[str, str] = {}
+        for system in systems:
+            for pattern in system.serves:
+                if owners.setdefault(pattern.text, system.system_id) != system.system_id:
+                    raise ValueError(
+                        f"{pattern} is served by both {owners[pattern.text]} and {system.system_id}"
+                    )
+        self.window_seconds = window_seconds
+        self.initial_directory = tuple(directory)
+        self.reset()
+
+    def reset(self) -> None:
+        self.directory = {record.code: record for record in self.initial_directory}
+        self.packages: dict[str, _Package] = {}
+        self.faults: list[_Fault] = []
+        self.replays = ReplayGuard(self.window_seconds)
+
+    def serving_system(self, code: str) -> str | None:
+        """The system that receives for `code`: the one whose pattern matches it most specifically."""
+        try:
+            agency = AgencyCode.parse(code)
+        except InvalidAgencyCode:
+            return None
+        matching = [
+            (pattern.specificity, system.system_id)
+            for system in self.systems.values()
+            for pattern in system.serves
+            if pattern.matches(agency)
+        ]
+        return max(matching)[1] if matching else None
+
+    def take_fault(self, operation: Operation) -> FaultSpec | None:
+        for fault in self.faults:
+            if fault.spec.operation in (operation.value, "*"):
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self.faults.remove(fault)
+                return fault.spec
+        return None
+
+    def authenticate(self, headers: Mapping[str, str], required: Iterable[str]) -> SignedRequest:
+        request = read_request(headers, required=required)
+        system = self.systems.get(request.system_id)
+        if system is None:
+            raise ProtocolError(ErrorCode.BAD_CREDENTIALS, f"unknown system id {request.system_id!r}")
+        now_ms = time.time_ns() // 1_000_000
+        verify(request, system.secret, now_ms=now_ms, window_seconds=self.window_seconds)
+        if not self.replays.first_time(system.system_id, request.signature, now_ms=now_ms):
+            raise ProtocolError(
+                ErrorCode.BAD_CREDENTIALS,
+                "this signed request was already received (a replay): sign each request anew",
+            )
+        return request
+
+    async def send_edoc(self, caller: str, request: SignedRequest, http: Request) -> dict[str, object]:
+        _check_service_type(request)
+        message_type = _message_type(request.param("messagetype"))
+        from_code = request.param("from") or ""
+        if self.serving_system(from_code) != caller:
+            raise ProtocolError(ErrorCode.SENDER_NOT_SERVED, f"{from_code} is not served by system {caller}")
+        content = await _file(http)
+        if file_hash(content) != (request.param("hash-file") or "").lower():
+            raise ProtocolError(ErrorCode.FILE_ERROR, f"{PREFIX}hash-file is not the SHA-256 of {FILE_PART}")
+        message = _read_edxml(content)
+        if message.kind is not message_type:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST,
+                f"{FILE_PART} is a {message.kind} message but messagetype is {message_type}",
+            )
+        if message.sender != from_code:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST,
+                f"from is {from_code} but {message.sender_path} is {message.sender}",
+            )
+        self._check_recipients(message.recipients)
+        now = datetime.now(UTC)
+        acks: dict[str, _Ack] = {}
+        for recipient in message.recipients:
+            system = self.serving_system(recipient)
+            if system is not None:
+                served = acks[system].recipients if system in acks else ()
+                acks[system] = _Ack(recipients=(*served, recipient), updated=now)
+        package = _Package(
+            doc_id=uuid.uuid4().hex,
+            sender_system=caller,
+            from_code=from_code,
+            recipients=message.recipients,
+            message_type=message.kind,
+            document_id=message.document_id,
+            code=message.code,
+            content=content,
+            created=now,
+            acks=acks,
+        )
+        self.packages[package.doc_id] = package
+        return {"DocId": package.doc_id}
+
+    def received(self, caller: str, request: SignedRequest) -> dict[str, object]:
+        _check_service_type(request)
+        message_type = _message_type(request.param("messagetype") or MessageType.EDOC)
+        from_date, to_date = _date_param(request, "fromDate"), _date_param(request, "toDate")
+        rows = []
+        for package in self.packages.values():
+            ack = package.acks.get(caller)
+            if ack is None or ack.status not in _WAITING or package.message_type is not message_type:
+                continue
+            created_on = package.created.astimezone(VIETNAM).date()
+            if (from_date and created_on < from_date) or (to_date and created_on > to_date):
+                continue
+            rows.append(
+                {
+                    "docId": package.doc_id,
+                    "from": package.from_code,
+                    "to": list(ack.recipients),
+                    "messageType": package.message_type.value,
+                    "status": ack.status.value,
+                    "created_time": format_timestamp(package.created),
+                    "documentId": package.document_id,
+                    "code": package.code,
+                }
+            )
+        return {"data": rows}
+
+    def get_edoc(self, caller: str, request: SignedRequest) -> dict[str, object]:
+        package, _ = self._addressed(caller, request)
+        return {"data": base64.b64encode(package.content).decode("ascii")}
+
+    def update_status(self, caller: str, request: SignedRequest) -> dict[str, object]:
+        package, ack = self._addressed(caller, request)
+        try:
+            status = AckStatus(request.param("status") or "")
+        except ValueError:
+            status = AckStatus.INITIAL
+        if status is AckStatus.INITIAL:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "status must be processing, done or fail")
+        if ack.status in (AckStatus.DONE, AckStatus.FAIL) and status is not ack.status:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST, f"package {package.doc_id} is already acknowledged {ack.status}"
+            )
+        ack.status = status
+        ack.description = decode_description(request.param("description") or "")
+        ack.updated = datetime.now(UTC)
+        return {}
+
+    def sent(self, caller: str, request: SignedRequest) -> dict[str, object]:
+        doc_id = request.param("docId") or ""
+        package = self.packages.get(doc_id)
+        if package is None or package.sender_system != caller:
+            raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"system {caller} sent no package {doc_id}")
+        rows = []
+        for recipient in package.recipients:
+            system = self.serving_system(recipient)
+            ack = package.acks.get(system) if system is not None else None
+            rows.append(
+                {
+                    "to": recipient,
+                    "status": ack.status.value if ack else PENDING,
+                    "updated_time": format_timestamp(ack.updated if ack else package.created),
+                    "description": ack.description if ack else "",
+                }
+            )
+        return {"data": rows}
+
+    def agencies(self) -> dict[str, object]:
+        # A closed code is no longer in the axis's directory (its successor names it as old code).
+        rows = [
+            {
+                "id": record.code,
+                "code": record.code,
+                "pid": record.parent_code or "",
+                "name": record.name,
+                "mail": record.email or "",
+                "oldCode": record.old_code or "",
+            }
+            for record in self.directory.values()
+            if record.status != AgencyStatus.CLOSED
+        ]
+        return {"data": rows}
+
+    def describe(self) -> list[dict[str, object]]:
+        """Every package, for `GET /_sim/packages`."""
+        return [
+            {
+                "docId": package.doc_id,
+                "senderSystem": package.sender_system,
+                "from": package.from_code,
+                "recipients": list(package.recipients),
+                "messageType": package.message_type.value,
+                "documentId": package.document_id,
+                "code": package.code,
+                "sha256": file_hash(package.content),
+                "created_time": format_timestamp(package.created),
+                "acks": {
+                    system: {
+                        "to": list(ack.recipients),
+                        "status": ack.status.value,
+                        "description": ack.description,
+                    }
+                    for system, ack in package.acks.items()
+                },
+            }
+            for package in self.packages.values()
+        ]
+
+    def _addressed(self, caller: str, request: SignedRequest) -> tuple[_Package, _Ack]:
+        """The package and the caller's acknowledgement of it; the same answer for a package that does
+        not exist and one addressed to others, so a system learns nothing about other systems' mail."""
+        doc_id = request.param("docId") or ""
+        package = self.packages.get(doc_id)
+        ack = package.acks.get(caller) if package is not None else None
+        if package is None or ack is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"no package {doc_id} for system {caller}")
+        return package, ack
+
+    def _check_recipients(self, recipients: Sequence[str]) -> None:
+        unknown = [code for code in recipients if code not in self.directory]
+        if unknown:
+            raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, f"not in the directory: {', '.join(unknown)}")
+        locked = []
+        for code in recipients:
+            record = self.directory[code]
+            if record.status is not AgencyStatus.ACTIVE:
+                successor = f", successor {record.successor_code}" if record.successor_code else ""
+                locked.append(f"{code} ({record.status}{successor})")
+        if locked:
+            raise ProtocolError(ErrorCode.RECIPIENT_LOCKED, f"recipients locked: {', '.join(locked)}")
+
+
+def create_simulator(
+    systems: Sequence[SimulatedSystem],
+    directory: Sequence[AgencyRecord],
+    *,
+    window_seconds: int = TIMESTAMP_WINDOW_SECONDS,
+) -> FastAPI:
+    """The simulator as an ASGI app; its base URL is the server's root. ValueError when two systems
+    share an id or a pattern."""
+    axis = _Axis(systems, directory, window_seconds)
+    app = FastAPI(title="National axis simulator", openapi_url=None)
+
+    async def on_protocol_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProtocolError)
+        return JSONResponse(failure(exc.code, exc.description), status_code=exc.http_status)
+
+    async def on_bad_request(_request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, RequestValidationError):
+            description = "; ".join(f"{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        else:
+            assert isinstance(exc, HTTPException)
+            description = f"HTTP {exc.status_code}: {exc.detail}"
+        return on_error(ErrorCode.INVALID_REQUEST, description)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return on_error(ErrorCode.SYSTEM_ERROR, f"the simulator failed: {type(exc).__name__}: {exc}")
+
+    def on_error(code: ErrorCode, description: str) -> JSONResponse:
+        return JSONResponse(failure(code, description), status_code=HTTP_STATUS[code])
+
+    app.add_exception_handler(ProtocolError, on_protocol_error)
+    app.add_exception_handler(RequestValidationError, on_bad_request)
+    app.add_exception_handler(HTTPException, on_bad_request)
+    app.add_exception_handler(Exception, on_unexpected)
+
+    @app.get("/_sim/health")
+    async def health() -> dict[str, object]:
+        return ok(systems=sorted(axis.systems))
+
+    @app.post("/_sim/reset")
+    async def reset() -> dict[str, object]:
+        """Back to the state at start: no packages, no faults, the initial directory."""
+        axis.reset()
+        return ok()
+
+    @app.get("/_sim/packages")
+    async def packages() -> dict[str, object]:
+        return ok(data=axis.describe())
+
+    @app.get("/_sim/packages/{doc_id}/content")
+    async def package_content(doc_id: str) -> Response:
+        package = axis.packages.get(doc_id)
+        if package is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"no package {doc_id}")
+        return Response(package.content, media_type="application/xml")
+
+    @app.post("/_sim/faults")
+    async def add_fault(spec: FaultSpec) -> dict[str, object]:
+        axis.faults.append(_Fault(spec, spec.count))
+        return ok(faults=len(axis.faults))
+
+    @app.get("/_sim/faults")
+    async def faults() -> dict[str, object]:
+        """The faults still to be served: what each applies to and how many answers remain."""
+        return ok(data=[{**f.spec.model_dump(), "remaining": f.remaining} for f in axis.faults])
+
+    @app.delete("/_sim/faults")
+    async def clear_faults() -> dict[str, object]:
+        axis.faults.clear()
+        return ok()
+
+    @app.put("/_sim/directory")
+    async def replace_directory(entries: Annotated[list[dict[str, Any]], Body()]) -> dict[str, object]:
+        """Replace the directory with entries as a JSON directory file gives them."""
+        try:
+            records = read_directory_file(json.dumps(entries).encode("utf-8"), format="json")
+        except DirectoryFileError as error:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, str(error)) from None
+        axis.directory = {record.code: record for record in records}
+        return ok(agencies=len(records))
+
+    @app.post("/{operation}")
+    async def operate(operation: str, request: Request) -> Response:
+        try:
+            known = Operation(operation)
+        except ValueError:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST, f"unknown operation {operation!r}; known: {', '.join(Operation)}"
+            ) from None
+        fault = axis.take_fault(known)
+        if fault is not None:
+            await asyncio.sleep(fault.delay_seconds)  # the simulated slowness itself
+            if fault.http_status is not None:
+                headers = {"Retry-After": "1"} if fault.http_status == 503 else None
+                body = failure(fault.error_code, f"simulated fault on {known}")
+                return JSONResponse(body, status_code=fault.http_status, headers=headers)
+        signed = axis.authenticate(request.headers, _REQUIRED[known])
+        caller = signed.system_id
+        if known is Operation.SEND_EDOC:
+            data = await axis.send_edoc(caller, signed, request)
+        elif known is Operation.GET_RECEIVED_EDOC_LIST:
+            data = axis.received(caller, signed)
+        elif known is Operation.GET_EDOC:
+            data = axis.get_edoc(caller, signed)
+        elif known is Operation.UPDATE_STATUS:
+            data = axis.update_status(caller, signed)
+        elif known is Operation.GET_SENT_EDOC_LIST:
+            data = axis.sent(caller, signed)
+        else:
+            data = axis.agencies()
+        return JSONResponse(ok(**data))
+
+    return app
+
+
+async def _file(request: Request) -> bytes:
+    """The bytes of the `file_doc` part."""
+    try:
+        async with request.form() as form:
+            part = form.get(FILE_PART)
+            if part is None:
+                raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the multipart body has no part {FILE_PART}")
+            if not isinstance(part, UploadFile):
+                raise ProtocolError(
+                    ErrorCode.INVALID_REQUEST, f"{FILE_PART} must be a file part (with a filename)"
+                )
+            return await part.read()
+    except (HTTPException, MultiPartException) as error:
+        detail = error.detail if isinstance(error, HTTPException) else error.message
+        raise ProtocolError(ErrorCode.FILE_ERROR, f"the multipart body cannot be read: {detail}") from None
+
+
+def _read_edxml(content: bytes) -> _Message:
+    """The package's edXML read by the hub's own reader; ErrorCode 22 with every problem's path."""
+    try:
+        message = read_message(content)
+    except HubError as error:
+        problems = "; ".join(f"{problem.path}: {problem.message}" for problem in error.errors)
+        raise ProtocolError(
+            ErrorCode.NOT_EDXML, f"{error.detail}: {problems}" if problems else error.detail
+        ) from None
+    if isinstance(message, EdxmlDocument):
+        return _Message(
+            kind=MessageType.EDOC,
+            sender=message.sender.organ_id,
+            sender_path="MessageHeader/From/OrganId",
+            recipients=tuple(recipient.organ_id for recipient in message.recipients),
+            document_id=message.document_id,
+            code=f"{message.code_number}/{message.code_notation}",
+        )
+    return _Message(
+        kind=MessageType.STATUS,
+        sender=message.reporter.organ_id,
+        sender_path="Status/From/OrganId",
+        recipients=(message.original_sender_id,),
+        document_id=message.original_document_id,
+        code=message.original_code,
+    )
+
+
+def _check_service_type(request: SignedRequest) -> None:
+    if request.param("servicetype") != SERVICE_TYPE:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, f"servicetype must be {SERVICE_TYPE}")
+
+
+def _message_type(value: str | None) -> MessageType:
+    try:
+        return MessageType(value or "")
+    except ValueError:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "messagetype must be edoc or status") from None
+
+
+def _date_param(request: SignedRequest, name: str) -> date | None:
+    text = request.param(name)
+    if not text:
+        return None
+    value = parse_date(text)
+    if value is None:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, f"{name} {text!r} is not a date written yyyy/MM/dd")
+    return value
