@@ -5,8 +5,8 @@ PYTHON ?= python3
 
 .PHONY: run test install tools lint
 
-run: install  ## install, then run the hub on the embedded default (SQLite, in-process dispatcher)
-	$(BIN)/lienthong serve
+run: install  ## install, then run the hub on the embedded default (SQLite, in-process dispatcher) with a simulated national axis
+	$(BIN)/lienthong dev demo
 
 test: install tools  ## install, then run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -18,6 +18,8 @@ from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_d
 from app.agencies.service import upsert_agencies
 from app.audit.log import record_admin_action
 from app.auth.service import create_credential, revoke_credential
+from app.axis.cli import dev_app
+from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
@@ -32,6 +34,8 @@ cli.add_typer(db_app, name="db")
 cli.add_typer(agency_app, name="agency")
 cli.add_typer(credential_app, name="credential")
 cli.add_typer(keys_app, name="keys")
+cli.add_typer(dev_app, name="dev")
+cli.add_typer(vxp_system_app, name="vxp-system")
 agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
 
@@ -49,6 +53,7 @@ def serve(
     from app.main import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call to a QLVB or the axis
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(prepare(settings, migrate=settings.is_sqlite))

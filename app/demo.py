@@ -68,4 +68,16 @@ Send the sample document from {SENDER} to {RECIPIENT} and 000.00.03.H62:
        --data-binary @schemas/samples/sample.edxml
 Read it back as a recipient (use the "id" of the receipt):
   curl -s -H "Authorization: Bearer $RECIPIENT_TOKEN" {base}/api/v1/documents/<id>
+{_through_the_axis(settings, base)}"""
+
+
+def _through_the_axis(settings: Settings, base: str) -> str:
+    if not settings.axis_url:
+        return ""
+    return f"""
+Send a document to Văn phòng Chính phủ (000.00.00.G22) through the national axis ({settings.axis_url}):
+  curl -s -X POST {base}/api/v1/documents \\
+       -H "Authorization: Bearer $SENDER_TOKEN" -H 'Content-Type: application/xml' \\
+       --data-binary @schemas/samples/to-g22.edxml
+and see it arrive on the axis: curl -s {settings.axis_url}/_sim/packages
 """

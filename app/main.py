@@ -11,6 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.endpoints import router as agencies_router
+from app.axis.inbound import AxisInbound
+from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
 from app.delivery.endpoints import router as inbox_router
 from app.delivery.runtime import Dispatch
@@ -21,6 +23,7 @@ from app.kit.secrets import load_master_key
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
 from app.statuses.endpoints import router as statuses_router
+from connectors.national_axis import axis_client
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,16 +37,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with database.reading() as session:
                 app.state.sealer = await load_active_sealer(session, master_key)
             app.state.database = database
+            app.state.master_key = master_key  # the /vxp systems' secrets are encrypted with it
             dispatch = Dispatch(database, settings)
             app.state.dispatch = dispatch
             await dispatch.start()
-            key_follower = asyncio.create_task(
-                follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
-            )
+            tasks = [
+                asyncio.create_task(
+                    follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
+                )
+            ]
+            axis = axis_client(settings)
+            if axis is not None:
+                inbound = AxisInbound(
+                    database, axis, settings, sealer=lambda: app.state.sealer, on_stored=dispatch.relay.wake
+                )
+                tasks.append(asyncio.create_task(inbound.run()))
             try:
                 yield
             finally:
-                key_follower.cancel()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if axis is not None:
+                    await axis.aclose()
                 await dispatch.stop()
         finally:
             await database.dispose()
@@ -61,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sealing_router)
     app.include_router(inbox_router)
     app.include_router(statuses_router)
+    app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

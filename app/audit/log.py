@@ -22,6 +22,7 @@ class ExchangeEvent(StrEnum):
     ROUTED = "routed"
     DUPLICATE = "duplicate"
     DELIVERY_STATE = "delivery-state"  # a delivery changed state: detail has from, to, reason
+    PICKUP_PROCESSING = "pickup-processing"  # the recipient's system is working on a parked delivery
 
 
 def exchange_entry(

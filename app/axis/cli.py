@@ -1,7 +1,12 @@
-"""`lienthong dev`: tools for development and tests. `axis-sim` runs the national-axis simulator."""
+"""`lienthong dev`: tools for development and tests. `axis-sim` runs the national-axis simulator;
+`demo` runs the hub on the embedded default with a simulator beside it as its national axis."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -49,3 +54,67 @@ def axis_sim(
     names = ", ".join(f"{s.system_id} ({', '.join(map(str, s.serves))})" for s in systems)
     typer.echo(f"axis simulator on http://{host}:{port} for {names}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+DEMO_HUB_SYSTEM = "hub-demo"
+DEMO_OUTSIDE_AGENCY = "000.00.00.G22"  # Văn phòng Chính phủ, on the simulated axis
+
+
+@dev_app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option(help="port of the hub")] = 8080,
+    axis_port: Annotated[int, typer.Option(help="port of the simulated national axis")] = 8090,
+) -> None:
+    """The hub on the embedded default (`lienthong serve`), with a simulated national axis on
+    127.0.0.1:AXIS_PORT as its LIENTHONG_AXIS_URL: documents to agencies outside the province reach
+    the simulator, and what the simulator holds for the province comes in. Fresh secrets every run,
+    written with the axis's address to <data dir>/demo-axis.env; development only."""
+    from app.agencies.codes import AgencyCode
+    from app.cli import serve
+    from app.config import Environment, get_settings
+
+    settings = get_settings()
+    if settings.environment is not Environment.DEVELOPMENT:
+        raise typer.BadParameter("the demo runs in development only (LIENTHONG_ENVIRONMENT)")
+    province = AgencyCode.parse(settings.hub_code).level1
+    hub_secret, outside_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    axis_url = f"http://127.0.0.1:{axis_port}"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    simulator_log = (settings.data_dir / "axis-sim.log").open("ab")
+    simulator = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [
+            sys.executable,
+            "-c",
+            "from app.cli import main; main()",
+            "dev",
+            "axis-sim",
+            "--port",
+            str(axis_port),
+            "--system",
+            f"{DEMO_HUB_SYSTEM}:{hub_secret}@*.{province}",
+            "--system",
+            f"{DEMO_OUTSIDE_AGENCY}:{outside_secret}",
+        ],
+        stdout=simulator_log,
+        stderr=subprocess.STDOUT,
+    )
+    described = settings.data_dir / "demo-axis.env"
+    fd = os.open(described, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
+            "# The simulated national axis of `lienthong dev demo` (this run only).\n"
+            f"AXIS_URL={axis_url}\nOUTSIDE_SYSTEM_ID={DEMO_OUTSIDE_AGENCY}\nOUTSIDE_SECRET={outside_secret}\n"
+        )
+    os.environ.update(
+        LIENTHONG_AXIS_URL=axis_url,
+        LIENTHONG_AXIS_SYSTEM_ID=DEMO_HUB_SYSTEM,
+        LIENTHONG_AXIS_SECRET=hub_secret,
+    )
+    get_settings.cache_clear()
+    typer.echo(f"simulated national axis: {axis_url} ({described}; its log: {simulator_log.name})")
+    try:
+        serve(host="127.0.0.1", port=port)
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+        simulator_log.close()

@@ -7,14 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from app.auth.deps import AgencyPrincipal
-from app.delivery.service import Change, apply_changes
-from app.kit.clock import utcnow
+from app.delivery.inbox import acknowledge_pickup, awaiting_pickup
 from app.kit.deps import ReadingSessionDep, SessionDep
-from app.kit.errors import Conflict, NotFound
-from app.models import Delivery, DeliveryState, Document
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
 
@@ -53,22 +49,11 @@ async def inbox(
     ] = None,
 ) -> InboxPage:
     """Documents waiting for the caller's agency, oldest first."""
-    query = (
-        select(Delivery.id, Document)
-        .join(Document, Document.id == Delivery.document_id)
-        .where(
-            Delivery.recipient_code == principal.agency_code,
-            Delivery.state == DeliveryState.AWAITING_PICKUP,
-        )
-        .order_by(Delivery.id)
-        .limit(limit + 1)
-    )
-    if cursor:
-        query = query.where(Delivery.id > cursor)
-    rows = (await session.execute(query)).all()
+    assert principal.agency_code is not None
+    rows = await awaiting_pickup(session, principal.agency_code, limit=limit + 1, after=cursor)
     items = [
         InboxItem(
-            delivery_id=delivery_id,
+            delivery_id=delivery.id,
             kind=document.kind,
             document=document.id,
             document_id=document.edxml_document_id,
@@ -80,7 +65,7 @@ async def inbox(
             sealed_sha256=document.sealed_sha256,
             edxml_url=f"/api/v1/documents/{document.id}/edxml",
         )
-        for delivery_id, document in rows[:limit]
+        for delivery, document in rows[:limit]
     ]
     return InboxPage(items=items, next_cursor=items[-1].delivery_id if len(rows) > limit else None)
 
@@ -89,29 +74,6 @@ async def inbox(
 async def acknowledge(delivery_id: str, session: SessionDep, principal: AgencyPrincipal) -> Acknowledged:
     """The caller has taken the document: its delivery becomes `delivered`. Acknowledging again is
     harmless."""
-    delivery = await session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.recipient_code != principal.agency_code:
-        raise NotFound(f"no delivery {delivery_id} for {principal.agency_code}")
-    state = DeliveryState(delivery.state)
-    if state is DeliveryState.DELIVERED:
-        return Acknowledged(delivery_id=delivery_id, state=state.value)
-    if state is not DeliveryState.AWAITING_PICKUP:
-        raise Conflict(f"delivery {delivery_id} is {state.value}, not waiting in the inbox")
-    now = utcnow()
-    await apply_changes(
-        session,
-        [
-            Change(
-                delivery_id=delivery.id,
-                document_id=delivery.document_id,
-                recipient_code=delivery.recipient_code,
-                from_state=state,
-                to_state=DeliveryState.DELIVERED,
-                reason=f"picked up by {principal.agency_code}",
-                attempt_count=delivery.attempt_count,
-                dispatched_at=delivery.dispatched_at,
-            )
-        ],
-        at=now,
-    )
-    return Acknowledged(delivery_id=delivery_id, state=DeliveryState.DELIVERED.value)
+    assert principal.agency_code is not None
+    state = await acknowledge_pickup(session, delivery_id=delivery_id, recipient_code=principal.agency_code)
+    return Acknowledged(delivery_id=delivery_id, state=state.value)

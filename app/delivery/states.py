@@ -11,6 +11,7 @@
 
 `sending -> sending` is a new attempt after one was interrupted (a worker died holding it).
 `queued -> failed` is a message dead-lettered before any attempt finished.
+`awaiting_pickup -> failed` is a package the agency's system took and refused (`/vxp` updateStatus fail).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.QUEUED: frozenset({S.SENDING, S.FAILED, S.DISCARDED}),
     S.SENDING: frozenset({S.SENDING, S.DELIVERED, S.RETRYING, S.FAILED, S.AWAITING_PICKUP}),
     S.RETRYING: frozenset({S.SENDING, S.FAILED, S.DISCARDED}),
-    S.AWAITING_PICKUP: frozenset({S.DELIVERED, S.DISCARDED}),
+    S.AWAITING_PICKUP: frozenset({S.DELIVERED, S.FAILED, S.DISCARDED}),
     S.FAILED: frozenset({S.QUEUED, S.DISCARDED}),
     S.DELIVERED: frozenset(),
     S.DISCARDED: frozenset(),
