@@ -18,7 +18,7 @@ from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_d
 from app.agencies.service import upsert_agencies
 from app.audit.log import record_admin_action
 from app.auth.service import create_credential, revoke_credential
-from app.axis.cli import dev_app
+from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.kit.cli import cli_actor, fail, run_in_transaction
@@ -34,6 +34,7 @@ cli.add_typer(db_app, name="db")
 cli.add_typer(agency_app, name="agency")
 cli.add_typer(credential_app, name="credential")
 cli.add_typer(keys_app, name="keys")
+cli.add_typer(axis_app, name="axis")
 cli.add_typer(dev_app, name="dev")
 cli.add_typer(vxp_system_app, name="vxp-system")
 agency_app.add_typer(agency_certificates_app, name="certificate")

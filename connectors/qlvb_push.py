@@ -65,6 +65,7 @@ class QlvbPushConnector:
             "Content-Type": "application/xml",
             "Idempotency-Key": job.delivery_id,
             "X-Lienthong-Document": job.document_id,
+            "X-Lienthong-Message-Type": job.message_type,  # edoc, or status for a status message
             "X-Lienthong-Edxml-Document-Id": quote(job.edxml_document_id, safe=",/"),
             "X-Lienthong-Sender": job.sender_code,
             "X-Lienthong-Recipient": job.recipient_code,

@@ -1,8 +1,10 @@
-"""`lienthong dev`: tools for development and tests. `axis-sim` runs the national-axis simulator;
+"""`lienthong axis`: the national axis now (one directory sync, one polling round), for operators.
+`lienthong dev`: tools for development and tests: `axis-sim` runs the national-axis simulator;
 `demo` runs the hub on the embedded default with a simulator beside it as its national axis."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -12,7 +14,87 @@ from typing import Annotated
 
 import typer
 
+from app.kit.errors import HubError
+
+axis_app = typer.Typer(
+    help="The national axis now: the running gateways also do this on their own schedule.",
+    no_args_is_help=True,
+)
 dev_app = typer.Typer(help="Tools for development and tests.", no_args_is_help=True)
+
+
+@axis_app.command("sync-directory")
+def sync_directory_now() -> None:
+    """Read the axis's agency directory and bring the hub's in step (admin-logged)."""
+    from app.axis.client import AxisError
+    from app.axis.directory import sync_directory
+    from app.config import get_settings
+    from app.kit.cli import cli_actor, fail
+    from app.kit.db import Database
+    from connectors.national_axis import axis_client
+
+    settings = get_settings()
+    client = axis_client(settings)
+    if client is None:
+        fail("LIENTHONG_AXIS_URL is not set")
+
+    async def main() -> str:
+        database = Database(settings.effective_database_url)
+        try:
+            report = await sync_directory(database, await client.agencies(), actor=cli_actor())
+        finally:
+            await client.aclose()
+            await database.dispose()
+        skipped = f", {len(report.skipped)} skipped (invalid codes)" if report.skipped else ""
+        return (
+            f"{report.listed} listed: {report.added} added, {report.updated} updated, "
+            f"{report.closed} closed, {report.reopened} reopened{skipped}"
+        )
+
+    try:
+        typer.echo(asyncio.run(main()))
+    except (AxisError, ValueError) as error:
+        fail(str(error))
+
+
+@axis_app.command("poll")
+def poll_now() -> None:
+    """One polling round now: take in what the axis holds for the province, acknowledge it."""
+    from app.axis.inbound import AxisInbound
+    from app.config import get_settings
+    from app.kit.cli import fail
+    from app.kit.db import Database
+    from app.kit.secrets import load_master_key
+    from app.sealing.service import load_active_sealer
+    from connectors.national_axis import axis_client
+
+    settings = get_settings()
+    client = axis_client(settings)
+    if client is None:
+        fail("LIENTHONG_AXIS_URL is not set")
+
+    async def main() -> str:
+        database = Database(settings.effective_database_url)
+        try:
+            async with database.reading() as session:
+                sealer = await load_active_sealer(session, load_master_key(settings))
+            inbound = AxisInbound(database, client, settings, sealer=lambda: sealer, on_stored=lambda: None)
+            report = await inbound.poll_once()
+            await inbound.release()
+        finally:
+            await client.aclose()
+            await database.dispose()
+        if not report.held:
+            return "another hub process is polling the axis right now; nothing done"
+        return (
+            f"{len(report.stored)} taken in, {len(report.refused)} refused (acknowledged fail), "
+            f"{len(report.left)} left for the next round"
+        )
+
+    try:
+        typer.echo(asyncio.run(main()))
+    except HubError as error:
+        fail(str(error))
 
 
 @dev_app.command("axis-sim")

@@ -45,7 +45,7 @@ class _Row:
     old_code: str | None
 
 
-async def sync_directory(database: Database, rows: Sequence[AxisAgency]) -> SyncReport:
+async def sync_directory(database: Database, rows: Sequence[AxisAgency], *, actor: str = ACTOR) -> SyncReport:
     """Bring the directory in step with the axis's list; one transaction, one admin-log entry."""
     if not rows:
         raise ValueError("the axis listed no agencies; the directory was left as it is")
@@ -102,7 +102,7 @@ async def sync_directory(database: Database, rows: Sequence[AxisAgency]) -> Sync
         report = SyncReport(len(listed), added, updated, closed, reopened, skipped)
         record_admin_action(
             session,
-            actor=ACTOR,
+            actor=actor,
             action="directory.sync",
             listed=report.listed,
             added=added,

@@ -72,24 +72,33 @@ class AxisInbound:
         try:
             while True:
                 try:
-                    await self.poll_once()
+                    await self.scheduled_round()
                 except Exception:
                     log.exception("axis inbound: the round failed; trying again in %.0f s", self.interval)
                 await asyncio.sleep(self.interval)
         finally:
-            await lease.release(self.database, LEASE, self.holder)
+            await self.release()
+
+    async def release(self) -> None:
+        """Let another replica poll at once (on a clean stop)."""
+        await lease.release(self.database, LEASE, self.holder)
 
     @property
     def interval(self) -> float:
         return self.settings.axis_poll_seconds
 
+    async def scheduled_round(self) -> RoundReport:
+        """What `run` does each interval: the directory sync when it is due, then a polling round."""
+        if time.monotonic() >= self._next_directory_sync and await self._hold():
+            await self._sync_directory()
+        return await self.poll_once()
+
     async def poll_once(self) -> RoundReport:
+        """One polling round: documents, then status messages, each taken in and acknowledged."""
         report = RoundReport()
         if not await self._hold():
             report.held = False
             return report
-        if time.monotonic() >= self._next_directory_sync:
-            await self._sync_directory()
         for message_type in (MessageType.EDOC, MessageType.STATUS):
             try:
                 packages = await self.client.received(message_type)

@@ -113,7 +113,7 @@ async def note_processing(
             document_id=delivery.document_id,
             delivery_id=delivery.id,
             agency_code=recipient_code,
-            **({"via": via} if via else {}),
+            via=via,
         ),
     )
 
