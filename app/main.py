@@ -47,10 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             ]
             axis = axis_client(settings)
+            app.state.axis_inbound = None
             if axis is not None:
                 inbound = AxisInbound(
                     database, axis, settings, sealer=lambda: app.state.sealer, on_stored=dispatch.relay.wake
                 )
+                app.state.axis_inbound = inbound
                 tasks.append(asyncio.create_task(inbound.run()))
             try:
                 yield
@@ -85,14 +87,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])
-    async def readyz() -> dict[str, str]:
-        """Readiness: the database answers and a signing key is loaded; the broker's state is reported."""
+    async def readyz() -> dict[str, object]:
+        """Readiness: the database answers and a signing key is loaded; the broker's and the national
+        axis's states are reported."""
         try:
             async with app.state.database.reading() as session:
                 await session.execute(text("SELECT 1"))
         except (OSError, SQLAlchemyError) as error:
             raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from None
         dispatch: Dispatch = app.state.dispatch
+        inbound: AxisInbound | None = app.state.axis_inbound
         return {
             "status": "ready",
             "database": "ok",
@@ -102,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "broker": "embedded"
             if dispatch.embedded
             else ("connected" if dispatch.broker.connected else "away"),
+            # Likewise the axis: documents for it wait in their deliveries until it answers.
+            "axis": "not configured" if inbound is None else inbound.state.report(),
         }
 
     return app

@@ -10,11 +10,15 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.kit.errors import HubError
+
+if TYPE_CHECKING:
+    from app.axis.client import AxisClient
+    from app.config import Settings
 
 axis_app = typer.Typer(
     help="The national axis now: the running gateways also do this on their own schedule.",
@@ -23,20 +27,28 @@ axis_app = typer.Typer(
 dev_app = typer.Typer(help="Tools for development and tests.", no_args_is_help=True)
 
 
-@axis_app.command("sync-directory")
-def sync_directory_now() -> None:
-    """Read the axis's agency directory and bring the hub's in step (admin-logged)."""
-    from app.axis.client import AxisError
-    from app.axis.directory import sync_directory
+def _configured_axis() -> tuple[Settings, AxisClient]:
+    """The settings and the hub's axis client; exit 1 when no axis is configured."""
     from app.config import get_settings
-    from app.kit.cli import cli_actor, fail
-    from app.kit.db import Database
+    from app.kit.cli import fail
     from connectors.national_axis import axis_client
 
     settings = get_settings()
     client = axis_client(settings)
     if client is None:
         fail("LIENTHONG_AXIS_URL is not set")
+    return settings, client
+
+
+@axis_app.command("sync-directory")
+def sync_directory_now() -> None:
+    """Read the axis's agency directory and bring the hub's in step (admin-logged)."""
+    from app.axis.client import AxisError
+    from app.axis.directory import sync_directory
+    from app.kit.cli import cli_actor, fail
+    from app.kit.db import Database
+
+    settings, client = _configured_axis()
 
     async def main() -> str:
         database = Database(settings.effective_database_url)
@@ -61,17 +73,12 @@ def sync_directory_now() -> None:
 def poll_now() -> None:
     """One polling round now: take in what the axis holds for the province, acknowledge it."""
     from app.axis.inbound import AxisInbound
-    from app.config import get_settings
     from app.kit.cli import fail
     from app.kit.db import Database
     from app.kit.secrets import load_master_key
     from app.sealing.service import load_active_sealer
-    from connectors.national_axis import axis_client
 
-    settings = get_settings()
-    client = axis_client(settings)
-    if client is None:
-        fail("LIENTHONG_AXIS_URL is not set")
+    settings, client = _configured_axis()
 
     async def main() -> str:
         database = Database(settings.effective_database_url)

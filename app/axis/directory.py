@@ -50,6 +50,11 @@ async def sync_directory(database: Database, rows: Sequence[AxisAgency], *, acto
     if not rows:
         raise ValueError("the axis listed no agencies; the directory was left as it is")
     listed, skipped = _readable(rows)
+    if not listed:
+        raise ValueError(
+            f"none of the {len(rows)} agencies the axis listed has a valid code; "
+            "the directory was left as it is"
+        )
     successors = {row.old_code: row.code for row in listed.values() if row.old_code}
     added = updated = closed = reopened = 0
     async with database.transaction() as session:
@@ -70,28 +75,14 @@ async def sync_directory(database: Database, rows: Sequence[AxisAgency], *, acto
                 )
                 added += 1
                 continue
-            before = (
-                agency.name,
-                agency.parent_code,
-                agency.email,
-                agency.old_code,
-                agency.source,
-                agency.status,
-            )
+            before = _synced_fields(agency)
             agency.name, agency.parent_code, agency.old_code = row.name, row.parent_code, row.old_code
             agency.email = row.email or agency.email
             agency.source = AgencySource.AXIS
             if agency.status == AgencyStatus.CLOSED:
                 agency.status, agency.successor_code = AgencyStatus.ACTIVE, None
                 reopened += 1
-            updated += before != (
-                agency.name,
-                agency.parent_code,
-                agency.email,
-                agency.old_code,
-                agency.source,
-                agency.status,
-            )
+            updated += before != _synced_fields(agency)
         for code, agency in known.items():
             gone = agency.source == AgencySource.AXIS or code in successors
             if code in listed or not gone or agency.status == AgencyStatus.CLOSED:
@@ -112,6 +103,11 @@ async def sync_directory(database: Database, rows: Sequence[AxisAgency], *, acto
             skipped=skipped[:50],
         )
     return report
+
+
+def _synced_fields(agency: Agency) -> tuple[object, ...]:
+    """What a sync may change on a known agency."""
+    return (agency.name, agency.parent_code, agency.email, agency.old_code, agency.source, agency.status)
 
 
 def _readable(rows: Sequence[AxisAgency]) -> tuple[dict[str, _Row], list[str]]:

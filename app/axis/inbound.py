@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.axis.client import AxisClient, AxisError, ReceivedPackage
 from app.axis.directory import sync_directory
@@ -24,6 +25,7 @@ from app.axis.protocol import AckStatus, MessageType
 from app.config import Settings
 from app.documents.service import Submitter, record_rejection, submit_document
 from app.kit import lease
+from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.kit.errors import HubError
 from app.models import Channel
@@ -34,6 +36,22 @@ log = logging.getLogger(__name__)
 
 LEASE = "axis-inbound"
 MAX_REASON = 1000  # characters of a refusal's reason sent back to the axis
+
+
+@dataclass
+class AxisState:
+    """What `/readyz` tells operators about the axis, as this process last saw it."""
+
+    polling_here: bool = False  # this process holds the lease (only one replica polls)
+    last_answer_at: datetime | None = None  # when the axis last answered a listing
+    last_problem: str | None = None  # the last failure to reach the axis or to take a package in
+
+    def report(self) -> dict[str, object]:
+        return {
+            "polling": "this process" if self.polling_here else "another process (or not yet)",
+            "last_answer_at": self.last_answer_at.isoformat() if self.last_answer_at else None,
+            "last_problem": self.last_problem,
+        }
 
 
 @dataclass
@@ -64,6 +82,7 @@ class AxisInbound:
         self.sealer = sealer  # the active sealer (it follows key rotations)
         self.on_stored = on_stored
         self.holder = lease.holder_name()
+        self.state = AxisState()
         self._next_directory_sync = 0.0
 
     async def run(self) -> None:
@@ -73,7 +92,8 @@ class AxisInbound:
             while True:
                 try:
                     await self.scheduled_round()
-                except Exception:
+                except Exception as error:
+                    self.state.last_problem = f"the round failed: {error!r}"
                     log.exception("axis inbound: the round failed; trying again in %.0f s", self.interval)
                 await asyncio.sleep(self.interval)
         finally:
@@ -96,15 +116,18 @@ class AxisInbound:
     async def poll_once(self) -> RoundReport:
         """One polling round: documents, then status messages, each taken in and acknowledged."""
         report = RoundReport()
-        if not await self._hold():
+        self.state.polling_here = await self._hold()
+        if not self.state.polling_here:
             report.held = False
             return report
         for message_type in (MessageType.EDOC, MessageType.STATUS):
             try:
                 packages = await self.client.received(message_type)
             except AxisError as error:
+                self.state.last_problem = str(error)
                 log.warning("axis inbound: cannot list %s packages: %s", message_type, error)
                 continue
+            self.state.last_answer_at = utcnow()
             for package in packages:
                 if not await self._hold():
                     return report  # another replica took over (this one was too slow)
@@ -124,6 +147,7 @@ class AxisInbound:
         try:
             content = await self.client.get_edoc(package.doc_id)
         except AxisError as error:
+            self.state.last_problem = str(error)
             log.warning("axis inbound: cannot fetch %s: %s", package.doc_id, error)
             report.left.append(package.doc_id)
             return
@@ -151,6 +175,7 @@ class AxisInbound:
             await self.client.update_status(package.doc_id, status, description)
         except AxisError as error:
             # Stored but not acknowledged: the axis lists it again and the intake recognises it.
+            self.state.last_problem = str(error)
             log.warning("axis inbound: cannot acknowledge %s as %s: %s", package.doc_id, status, error)
             report.left.append(package.doc_id)
             return
@@ -161,6 +186,7 @@ class AxisInbound:
             rows = await self.client.agencies()
             outcome = await sync_directory(self.database, rows)
         except (AxisError, ValueError) as error:
+            self.state.last_problem = f"directory sync: {error}"
             log.warning("axis inbound: directory sync failed: %s", error)
             return
         self._next_directory_sync = time.monotonic() + self.settings.axis_directory_sync_seconds

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Protocol, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.auth.deps import AgencyPrincipal, CurrentPrincipal
+from app.auth.service import Principal
+from app.config import Settings
 from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt, StatusOut
 from app.documents.service import (
     Submitter,
@@ -18,11 +21,21 @@ from app.documents.service import (
     visible_document,
 )
 from app.edxml import STATUS_MEANINGS
+from app.kit.db import Database
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SettingsDep
 from app.kit.errors import BadRequest, HubError, Problem
 from app.kit.http import XML_REQUEST_BODY, media_type, read_body, read_xml_body
 from app.models import Document
 from app.sealing.deps import SealerDep
+from app.sealing.seal import Sealer
+
+R = TypeVar("R", bound="Submission", covariant=True)
+
+
+class Submission(Protocol):
+    @property
+    def created(self) -> bool: ...
+
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
@@ -65,6 +78,38 @@ async def edxml_from_request(request: Request, limit: int) -> bytes:
     return await part.read()
 
 
+class Pipeline(Protocol[R]):
+    async def __call__(
+        self, database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
+    ) -> R: ...
+
+
+async def take_in(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    database: Database,
+    settings: Settings,
+    sealer: Sealer,
+    pipeline: Pipeline[R],
+) -> R:
+    """Read the edXML from the request and run it through `pipeline` in the caller's name: a refusal
+    is logged and raised; something new wakes the relay; the same bytes again answer 200."""
+    body: bytes | None = None
+    submitter = Submitter.of(principal)
+    try:
+        body = await edxml_from_request(request, settings.max_body_bytes)
+        result = await pipeline(database, sealer, submitter, body, hub_code=settings.hub_code)
+    except HubError as error:
+        await record_rejection(database, submitter, body, error)
+        raise
+    if result.created:
+        request.app.state.dispatch.relay.wake()
+    else:
+        response.status_code = 200
+    return result
+
+
 @router.post(
     "",
     response_model=Receipt,
@@ -82,18 +127,7 @@ async def submit(
 ) -> Receipt:
     """Submit an edXML document; 201 with the receipt, or 200 with the original receipt for the
     same bytes sent again."""
-    body: bytes | None = None
-    submitter = Submitter.of(principal)
-    try:
-        body = await edxml_from_request(request, settings.max_body_bytes)
-        result = await submit_document(database, sealer, submitter, body, hub_code=settings.hub_code)
-    except HubError as error:
-        await record_rejection(database, submitter, body, error)
-        raise
-    if result.created:
-        request.app.state.dispatch.relay.wake()
-    else:
-        response.status_code = 200
+    result = await take_in(request, response, principal, database, settings, sealer, submit_document)
     response.headers["Location"] = f"/api/v1/documents/{result.receipt.id}"
     return result.receipt
 

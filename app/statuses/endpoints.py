@@ -5,10 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.auth.deps import AgencyPrincipal
-from app.documents.endpoints import EDXML_REQUEST_BODY, edxml_from_request
-from app.documents.service import Submitter, record_rejection
+from app.documents.endpoints import EDXML_REQUEST_BODY, take_in
 from app.kit.deps import DatabaseDep, SettingsDep
-from app.kit.errors import HubError
 from app.sealing.deps import SealerDep
 from app.statuses.schemas import StatusReceipt
 from app.statuses.service import submit_status
@@ -33,16 +31,5 @@ async def submit(
 ) -> StatusReceipt:
     """Submit an edXML status message (01–06, 15, 16 as a recipient; 13 as the sender). 202: it is
     on the timeline and on its way to the other side; 200: the same bytes were accepted before."""
-    body: bytes | None = None
-    submitter = Submitter.of(principal)
-    try:
-        body = await edxml_from_request(request, settings.max_body_bytes)
-        result = await submit_status(database, sealer, submitter, body, hub_code=settings.hub_code)
-    except HubError as error:
-        await record_rejection(database, submitter, body, error)
-        raise
-    if result.created:
-        request.app.state.dispatch.relay.wake()
-    else:
-        response.status_code = 200
+    result = await take_in(request, response, principal, database, settings, sealer, submit_status)
     return result.receipt

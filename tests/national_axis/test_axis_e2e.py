@@ -255,6 +255,7 @@ async def test_the_axis_down_or_failing_delays_but_loses_nothing(
             second = (await gateway.submit(client, build_document(spec(SENDER, G22)), tokens[SENDER])).json()
             waiting = second["deliveries"][0]["id"]
             await until(lambda: _attempted(database, waiting, 2), timeout=30)
+            await until(lambda: _axis_problem(client, gateway, "cannot reach"), timeout=30)
             axis.start()  # back, with an empty memory, on the same address
 
             # Sends resume, and so does polling.
@@ -288,9 +289,25 @@ async def test_the_axis_down_or_failing_delays_but_loses_nothing(
             assert len(await inbox(client, gateway, tokens[THIRD])) == 3
 
 
+async def _axis_problem(client: httpx.AsyncClient, gateway: Gateway, text: str) -> bool:
+    """Whether the gateway's /readyz reports this problem with the axis (the gateway stays ready)."""
+    ready = await client.get(f"{gateway.url}/readyz")
+    axis = ready.json()["axis"]
+    return (
+        ready.status_code == 200
+        and axis["polling"] == "this process"
+        and text in (axis["last_problem"] or "")
+    )
+
+
 async def _attempted(database: Database, delivery_id: str, number: int) -> bool:
-    done = await attempts(database, delivery_id)
-    return len(done) >= number and all(outcome == "transient" for _, outcome, _ in done)
+    """At least `number` attempts have ended, all of them transient failures (one may be under way)."""
+    ended = await rows(
+        database,
+        "SELECT outcome FROM attempts WHERE delivery_id = :d AND ended_at IS NOT NULL",
+        d=delivery_id,
+    )
+    return len(ended) >= number and all(row.outcome == "transient" for row in ended)
 
 
 def _fault_used(axis: AxisSimulator) -> bool:
