@@ -1,8 +1,8 @@
 """Directory sync: the national axis's agency list (getAgenciesList) into the hub's directory.
 
-The axis is the authority for the codes it lists: their names, parents, e-mail and old codes are
-taken from it, and a code it listed before and lists no more is closed (with its successor when a
-listed code names it as its old code). What the province decides for itself is never touched:
+The axis is the authority for the codes it lists: their names, parents, old codes and e-mail (when
+it lists one) are taken from it, and a code it listed before and lists no more is closed (with its
+successor when a listed code names it as its old code). What the province decides for itself is never touched:
 endpoints, timeouts, signature policies, suspensions, and agencies the axis never listed (local
 units the province added). An empty or unreadable list changes nothing.
 """
@@ -24,6 +24,8 @@ from app.models import Agency, AgencySource, AgencyStatus
 log = logging.getLogger(__name__)
 
 ACTOR = "axis:directory-sync"
+NAME_LENGTH = Agency.name.type.length or 300
+EMAIL_LENGTH = Agency.email.type.length or 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,22 +119,24 @@ def _readable(rows: Sequence[AxisAgency]) -> tuple[dict[str, _Row], list[str]]:
     skipped: list[str] = []
     for row in rows:
         code = row.code.strip()
-        try:
-            AgencyCode.parse(code)
-        except InvalidAgencyCode as error:
-            skipped.append(f"{row.code!r}: {error}")
+        if not _valid(code):
+            skipped.append(f"{row.code!r}: not a valid agency code")
+            continue
+        if code in listed:
+            skipped.append(f"{code}: listed twice; the first row was kept")
             continue
         parent = code_of_id.get(row.pid) if row.pid else None
         old = row.old_code.strip() or None
+        email = row.mail.strip() or None
         listed[code] = _Row(
             code=code,
-            name=row.name.strip() or code,
+            name=(row.name.strip() or code)[:NAME_LENGTH],  # the directory keeps the first 300 characters
             parent_code=parent if parent and parent != code and _valid(parent) else None,
-            email=row.mail.strip() or None,
+            email=email if email and len(email) <= EMAIL_LENGTH else None,
             old_code=old if old and _valid(old) else None,
         )
     if skipped:
-        log.warning("directory sync skipped %d rows with invalid codes", len(skipped))
+        log.warning("directory sync skipped %d rows", len(skipped))
     return listed, skipped
 
 

@@ -110,7 +110,7 @@ class AxisInbound:
     async def scheduled_round(self) -> RoundReport:
         """What `run` does each interval: the directory sync when it is due, then a polling round."""
         if time.monotonic() >= self._next_directory_sync and await self._hold():
-            await self._sync_directory()
+            await self._sync_directory()  # whatever happens to it, the polling goes on
         return await self.poll_once()
 
     async def poll_once(self) -> RoundReport:
@@ -189,6 +189,10 @@ class AxisInbound:
             self.state.last_problem = f"directory sync: {error}"
             log.warning("axis inbound: directory sync failed: %s", error)
             return
+        except Exception as error:
+            self.state.last_problem = f"directory sync: {error!r}"
+            log.exception("axis inbound: directory sync failed")
+            return
         self._next_directory_sync = time.monotonic() + self.settings.axis_directory_sync_seconds
         log.info(
             "directory sync: %d listed, %d added, %d updated, %d closed, %d reopened",
@@ -202,5 +206,5 @@ class AxisInbound:
 
 def _reason(error: HubError) -> str:
     """The refusal as one line for the axis: the summary, then each problem's path and message."""
-    parts = [error.detail, *(f"{p.path}: {p.message}" for p in error.errors)]
+    parts = [error.detail, *(f"{p.path}: {p.message} ({p.code})" for p in error.errors)]
     return "; ".join(parts)[:MAX_REASON]
