@@ -179,13 +179,14 @@ def run_wrk(
     threads: int,
     offset: int,
     rate: float | None = None,
+    sample: Path = SAMPLE,
 ) -> dict[str, Any]:
-    """POST fresh copies of the sample for `seconds` with bench/intake.lua: as fast as the connections
-    go, or paced at `rate` requests/s (one thread then, see intake.lua). Returns intake.lua's summary
-    plus wrk's own CPU seconds."""
+    """POST fresh copies of `sample` (numbered 1234/VP-KSTT, renumbered per request) for `seconds`
+    with bench/intake.lua: as fast as the connections go, or paced at `rate` requests/s (one thread
+    then, see intake.lua). Returns intake.lua's summary plus wrk's own CPU seconds."""
     if rate is not None and threads != 1:
         raise ValueError("a paced load runs on one wrk thread")
-    args = [str(SAMPLE), token, str(offset), *([f"{rate:g}"] if rate is not None else [])]
+    args = [str(sample), token, str(offset), *([f"{rate:g}"] if rate is not None else [])]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [
