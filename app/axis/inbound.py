@@ -13,22 +13,25 @@ nothing is acknowledged before it is safely stored.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
+
 from app.axis.client import AxisClient, AxisError, ReceivedPackage
 from app.axis.directory import sync_directory
 from app.axis.protocol import AckStatus, MessageType
 from app.config import Settings
-from app.documents.service import Submitter, record_rejection, submit_document
+from app.documents.service import Submitter, record_rejection, record_replay, submit_document
 from app.kit import lease
 from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.kit.errors import HubError
-from app.models import Channel
+from app.models import Channel, Document
 from app.sealing.seal import Sealer
 from app.statuses.service import submit_status
 
@@ -152,6 +155,12 @@ class AxisInbound:
             report.left.append(package.doc_id)
             return
         submitter = Submitter(Channel.AXIS, None, external_id=package.doc_id)
+        if (echo := await self._own_message(content)) is not None:
+            # What this hub sent to the axis, handed back for a local recipient of the same message:
+            # the hub delivered to those itself. Taken as a repeat, not refused.
+            await record_replay(self.database, submitter, echo)
+            await self._acknowledge(package, AckStatus.DONE, "", report.stored, report)
+            return
         submit = submit_status if package.message_type == MessageType.STATUS else submit_document
         try:
             result = await submit(
@@ -167,6 +176,14 @@ class AxisInbound:
         if result.created:
             self.on_stored()
         await self._acknowledge(package, AckStatus.DONE, "", report.stored, report)
+
+    async def _own_message(self, content: bytes) -> Document | None:
+        """The message whose sealed bytes these are, if this hub sealed them."""
+        async with self.database.reading() as session:
+            found: Document | None = await session.scalar(
+                select(Document).where(Document.sealed_sha256 == hashlib.sha256(content).hexdigest()).limit(1)
+            )
+        return found
 
     async def _acknowledge(
         self, package: ReceivedPackage, status: str, description: str, into: list[str], report: RoundReport

@@ -270,7 +270,9 @@ class _Axis:
         acks: dict[str, _Ack] = {}
         for recipient in message.recipients:
             system = self.serving_system(recipient)
-            if system is not None:
+            # A system does not receive its own packages: a province's hub delivers to its own
+            # agencies among the recipients itself.
+            if system is not None and system != caller:
                 served = acks[system].recipients if system in acks else ()
                 acks[system] = _Ack(recipients=(*served, recipient), updated=now)
         package = _Package(

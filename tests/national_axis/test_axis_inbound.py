@@ -20,7 +20,7 @@ from support.delivery import rows
 from support.hub import RECIPIENT, SENDER
 
 from app.auth.service import create_credential, principal_for_token
-from app.axis.client import AxisAgency, AxisClient
+from app.axis.client import AxisAgency, AxisClient, ReceivedPackage
 from app.axis.inbound import AxisInbound, RoundReport
 from app.config import Settings
 from app.documents.service import Submitter, submit_document
@@ -408,3 +408,72 @@ async def test_a_directory_row_the_hub_cannot_store_does_not_stop_the_polling(
     assert ack(axis, doc_id)["status"] == "done"
     [stored] = await rows(database, "SELECT name FROM agencies WHERE code = :c", c=RECIPIENT)
     assert len(stored.name) == 300  # kept as far as the directory holds
+
+
+async def _sent_locally(database: Database, sealer: Sealer, settings: Settings, *recipients: str) -> bytes:
+    """A document Văn phòng UBND tỉnh sends through the hub; returns its sealed bytes."""
+    async with database.transaction() as session:
+        _, token = await create_credential(session, role=Role.AGENCY, agency_code=SENDER)
+    async with database.reading() as session:
+        principal = await principal_for_token(session, token)
+    assert principal is not None
+    result = await submit_document(
+        database,
+        sealer,
+        Submitter.of(principal),
+        build_document(spec(SENDER, *recipients)),
+        hub_code=settings.hub_code,
+    )
+    [sealed] = await rows(
+        database,
+        "SELECT p.content FROM payloads p JOIN documents d ON d.sealed_sha256 = p.sha256 WHERE d.id = :i",
+        i=result.receipt.id,
+    )
+    return bytes(sealed.content)
+
+
+async def test_the_axis_does_not_hand_the_hub_its_own_packages(
+    poller: Poller,
+    axis: AxisSimulator,
+    hub_client: AxisClient,
+    database: Database,
+    hub_settings: Settings,
+    sealer: Sealer,
+) -> None:
+    # Sent to G22 and to a local agency: the hub delivers to the local one itself.
+    sealed = await _sent_locally(database, sealer, hub_settings, G22, RECIPIENT)
+    doc_id = await hub_client.send_edoc(sealed, from_code=SENDER)
+    [package] = axis.packages(docId=doc_id)
+    assert list(package["acks"]) == [G22]
+    assert await hub_client.received() == []
+    assert await poller.poll_once() == RoundReport()
+
+
+async def test_its_own_package_handed_back_is_acknowledged_as_a_repeat(
+    poller: Poller, database: Database, hub_settings: Settings, sealer: Sealer
+) -> None:
+    """An axis that did hand a hub its own package back (this simulator does not) gets `done`, and the
+    hub keeps one document."""
+    sealed = await _sent_locally(database, sealer, hub_settings, G22, RECIPIENT)
+    echo = ReceivedPackage("echo-1", SENDER, (RECIPIENT,), "edoc", "initial", "", "", "")
+    acknowledged: list[tuple[str, str]] = []
+
+    async def received(message_type: str = "edoc", **_: object) -> list[ReceivedPackage]:
+        return [echo] if message_type == "edoc" and not acknowledged else []
+
+    async def get_edoc(doc_id: str) -> bytes:
+        assert doc_id == echo.doc_id
+        return sealed
+
+    async def update_status(doc_id: str, status: str, description: str = "") -> None:
+        acknowledged.append((doc_id, status))
+
+    client = poller.inbound.client
+    client.received, client.get_edoc, client.update_status = received, get_edoc, update_status  # type: ignore[method-assign]
+
+    assert await poller.poll_once() == RoundReport(stored=["echo-1"])
+    assert acknowledged == [("echo-1", "done")]
+    assert len(await rows(database, "SELECT id FROM documents")) == 1
+    [repeat] = await exchange_log(database, "duplicate")
+    assert repeat.detail["axis_doc_id"] == "echo-1"
+    assert poller.wakes == 0
