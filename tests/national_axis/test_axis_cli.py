@@ -87,3 +87,18 @@ def test_without_an_axis_they_say_so(settings: Settings, database: Database) -> 
     for command in ("sync-directory", "poll"):
         done = lienthong(settings, "axis", command)
         assert (done.returncode, done.stderr.strip()) == (1, "lienthong: LIENTHONG_AXIS_URL is not set")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_axis_url_without_credentials_is_refused(settings: Settings, database: Database) -> None:
+    done = lienthong(settings, "axis", "poll", axis_url="http://127.0.0.1:9")
+    assert done.returncode == 1
+    assert "LIENTHONG_AXIS_URL needs LIENTHONG_AXIS_SYSTEM_ID and LIENTHONG_AXIS_SECRET" in done.stderr
+
+
+def test_the_axis_secret_stays_out_of_the_settings_repr() -> None:
+    settings = Settings(
+        _env_file=None, axis_url="http://axis.example", axis_system_id="hub-h62", axis_secret="s3cr3t-value"
+    )
+    assert "s3cr3t-value" not in repr(settings)
+    assert "hub-h62" in repr(settings)
