@@ -27,7 +27,7 @@ from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Role
 
-pytest_plugins = ["support.fixtures_deployment"]
+pytest_plugins = ["support.fixtures_deployment", "support.cli"]
 
 
 def _postgres_available() -> bool:

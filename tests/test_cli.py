@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, text
+from support.cli import lienthong
 from support.hub import SAMPLES, scalars
 from support.processes import free_port, running
-from typer.testing import CliRunner, Result
 
 from app.auth.tokens import hash_token
-from app.bootstrap import prepare
-from app.cli import cli
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.models import AdminLogEntry, Agency, Credential
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The CLI's environment: this test's database (with the demo directory) and data directory."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LIENTHONG_DATABASE_URL", database_url)
-    monkeypatch.setenv("LIENTHONG_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    settings = get_settings()
-    asyncio.run(prepare(settings, migrate=False))
-    yield settings
-    get_settings.cache_clear()
-
-
-def lienthong(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def rows(settings: Settings, statement: Any) -> list[Any]:

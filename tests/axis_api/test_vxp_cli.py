@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from support.cli import lienthong
 from support.hub import RECIPIENT, scalars
-from typer.testing import CliRunner, Result
 
 from app.axis_api.systems import system_secret
-from app.bootstrap import prepare
-from app.cli import cli
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.kit.db import Database
 from app.kit.secrets import load_master_key
 from app.models import AdminLogEntry, VxpSystem
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The CLI's environment: this test's database (with the demo directory) and data directory."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LIENTHONG_DATABASE_URL", database_url)
-    monkeypatch.setenv("LIENTHONG_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    settings = get_settings()
-    asyncio.run(prepare(settings, migrate=False))
-    yield settings
-    get_settings.cache_clear()
-
-
-def lienthong(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
 
 
 def test_create_prints_the_secret_once_and_stores_it_encrypted(env: Settings) -> None:

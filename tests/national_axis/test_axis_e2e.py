@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
-from itertools import count
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.axis_messages import axis_document, status_about
 from support.axis_sim import G22, G22_SECRET, HUB_SYSTEM, AxisSimulator
 from support.delivery import all_in, attempts, rows, set_endpoint
 from support.deployment import Deployment, Gateway
@@ -22,9 +21,7 @@ from support.receiver import Receiver, until
 
 from app.auth.service import create_credential
 from app.axis.client import AxisClient
-from app.edxml import DocumentSpec, Organ, StatusSpec, build_document, build_status
-from app.edxml.formats import format_timestamp
-from app.kit.clock import vietnam_now
+from app.edxml import build_document
 from app.kit.db import Database
 from app.models import Role
 
@@ -39,7 +36,6 @@ SHAPES = pytest.mark.parametrize(
     ],
     indirect=True,
 )
-_numbers = count(4100)
 
 
 @pytest.fixture
@@ -73,33 +69,6 @@ async def g22(axis: AxisSimulator) -> AsyncIterator[AxisClient]:
         yield client
 
 
-def spec(sender: str, *recipients: str) -> DocumentSpec:
-    return DocumentSpec(
-        sender=Organ(sender),
-        recipients=list(recipients),
-        code_number=str(next(_numbers)),
-        code_notation="VPCP-KSTT",
-        subject="V/v thực hiện liên thông văn bản điện tử",
-        promulgation_date=date(2026, 11, 20),
-        attachments=[("Công văn.pdf", "application/pdf", b"%PDF-1.4 axis")],
-    )
-
-
-def status(document: DocumentSpec, document_id: str, *, reporter: str, code: str) -> bytes:
-    sender = document.sender.organ_id if isinstance(document.sender, Organ) else document.sender
-    return build_status(
-        StatusSpec(
-            reporter=reporter,
-            original_sender_id=sender,
-            original_code=f"{document.code_number}/{document.code_notation}",
-            original_document_id=document_id,
-            status_code=code,
-            timestamp=format_timestamp(vietnam_now()),
-            description=f"trạng thái {code}",
-        )
-    )
-
-
 async def view(client: httpx.AsyncClient, gateway: Gateway, document_id: str, token: str) -> dict[str, Any]:
     answer = await client.get(
         f"{gateway.url}/api/v1/documents/{document_id}", headers={"Authorization": f"Bearer {token}"}
@@ -125,7 +94,7 @@ def timeline(document: dict[str, Any], recipient: str) -> list[str]:
 async def test_a_document_to_g22_reaches_the_axis_and_its_statuses_come_back(
     node: Deployment, axis: AxisSimulator, g22: AxisClient, tokens: dict[str, str]
 ) -> None:
-    sent = spec(SENDER, G22)
+    sent = axis_document(SENDER, G22)
     async with httpx.AsyncClient(timeout=10) as client:
         with node.hub() as gateway:
             answer = await gateway.submit(client, build_document(sent), tokens[SENDER])
@@ -155,7 +124,7 @@ async def test_a_document_to_g22_reaches_the_axis_and_its_statuses_come_back(
             # them to the sender's inbox.
             for code in ("03", "06"):
                 await g22.send_edoc(
-                    status(sent, receipt["document_id"], reporter=G22, code=code),
+                    status_about(sent, receipt["document_id"], reporter=G22, code=code),
                     from_code=G22,
                     message_type="status",
                 )
@@ -185,7 +154,7 @@ async def _exactly(items: Any, number: int, **match: str) -> list[dict[str, Any]
 async def test_a_document_from_the_axis_reaches_local_agencies_and_their_status_goes_back(
     node: Deployment, axis: AxisSimulator, g22: AxisClient, tokens: dict[str, str], database: Database
 ) -> None:
-    incoming = spec(G22, RECIPIENT, THIRD)
+    incoming = axis_document(G22, RECIPIENT, THIRD)
     body = build_document(incoming)
     with Receiver() as qlvb:
         await set_endpoint(database, RECIPIENT, qlvb.url("/so-noi-vu"))
@@ -211,7 +180,9 @@ async def test_a_document_from_the_axis_reaches_local_agencies_and_their_status_
                 # Sở Nội vụ's QLVB reports 01 (đã đến): it travels to G22 through the axis.
                 reported = await client.post(
                     f"{gateway.url}/api/v1/statuses",
-                    content=status(incoming, arrival_document_id(arrival), reporter=RECIPIENT, code="01"),
+                    content=status_about(
+                        incoming, arrival_document_id(arrival), reporter=RECIPIENT, code="01"
+                    ),
                     headers={
                         "Authorization": f"Bearer {tokens[RECIPIENT]}",
                         "Content-Type": "application/xml",
@@ -243,7 +214,9 @@ async def test_the_axis_down_or_failing_delays_but_loses_nothing(
         with node.hub() as gateway:
             # Failing: two 503s from sendEdoc, then the retry schedule delivers.
             axis.fault("sendEdoc", count=2, http_status=503, error_code="20")
-            first = (await gateway.submit(client, build_document(spec(SENDER, G22)), tokens[SENDER])).json()
+            first = (
+                await gateway.submit(client, build_document(axis_document(SENDER, G22)), tokens[SENDER])
+            ).json()
             delivery = first["deliveries"][0]["id"]
             await until(lambda: all_in(database, [delivery], "delivered"), timeout=30)
             assert axis.packages(documentId=first["document_id"])
@@ -252,7 +225,9 @@ async def test_the_axis_down_or_failing_delays_but_loses_nothing(
 
             # Down: sends wait in retrying, and fetches of the axis's documents stop.
             axis.stop()
-            second = (await gateway.submit(client, build_document(spec(SENDER, G22)), tokens[SENDER])).json()
+            second = (
+                await gateway.submit(client, build_document(axis_document(SENDER, G22)), tokens[SENDER])
+            ).json()
             waiting = second["deliveries"][0]["id"]
             await until(lambda: _attempted(database, waiting, 2), timeout=30)
             await until(lambda: _axis_problem(client, gateway, "cannot reach"), timeout=30)
@@ -260,14 +235,14 @@ async def test_the_axis_down_or_failing_delays_but_loses_nothing(
 
             # Sends resume, and so does polling.
             await until(lambda: axis.packages(documentId=second["document_id"]), timeout=60)
-            incoming = await g22.send_edoc(build_document(spec(G22, THIRD)), from_code=G22)
+            incoming = await g22.send_edoc(build_document(axis_document(G22, THIRD)), from_code=G22)
             await until(
                 lambda: axis.packages(docId=incoming)[0]["acks"][HUB_SYSTEM]["status"] == "done", timeout=30
             )
 
             # A fetch that fails is not acknowledged; the next round takes the package in.
             axis.fault("getEdoc", count=3, http_status=503, error_code="20")
-            later = await g22.send_edoc(build_document(spec(G22, THIRD)), from_code=G22)
+            later = await g22.send_edoc(build_document(axis_document(G22, THIRD)), from_code=G22)
             await until(lambda: _fault_used(axis), timeout=30)
             assert axis.packages(docId=later)[0]["acks"][HUB_SYSTEM]["status"] == "initial"
             await until(
@@ -276,7 +251,7 @@ async def test_the_axis_down_or_failing_delays_but_loses_nothing(
 
             # An acknowledgement that fails leaves the package listed; taken again, it is recognised.
             axis.fault("updateStatus", count=1, http_status=503, error_code="20")
-            last = await g22.send_edoc(build_document(spec(G22, THIRD)), from_code=G22)
+            last = await g22.send_edoc(build_document(axis_document(G22, THIRD)), from_code=G22)
             await until(
                 lambda: axis.packages(docId=last)[0]["acks"][HUB_SYSTEM]["status"] == "done", timeout=30
             )

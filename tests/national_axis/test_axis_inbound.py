@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import date
-from itertools import count
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, text
+from support.axis_messages import STATUS_TIMESTAMP, axis_document, status_about
 from support.axis_sim import G22, G22_SECRET, HUB_SECRET, HUB_SYSTEM, AxisSimulator
 from support.delivery import rows
 from support.hub import RECIPIENT, SENDER
@@ -24,7 +23,7 @@ from app.axis.client import AxisAgency, AxisClient, ReceivedPackage
 from app.axis.inbound import AxisInbound, RoundReport
 from app.config import Settings
 from app.documents.service import Submitter, submit_document
-from app.edxml import DocumentSpec, Organ, StatusSpec, build_document, build_status
+from app.edxml import build_document
 from app.kit.db import Database
 from app.kit.secrets import load_master_key
 from app.models import AdminLogEntry, ExchangeLogEntry, Role
@@ -35,7 +34,6 @@ pytestmark = pytest.mark.slow
 
 TO_PATH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To/OrganId"
 RESPONSE_FOR_PATH = "/edXML/edXMLEnvelope/edXMLHeader/Status/ResponseFor/DocumentId"
-_numbers = count(5100)
 
 
 @pytest.fixture(scope="module")
@@ -96,34 +94,6 @@ def poller(database: Database, hub_client: AxisClient, hub_settings: Settings, s
     return Poller(database, hub_client, hub_settings, sealer)
 
 
-def spec(sender: str, *recipients: str) -> DocumentSpec:
-    return DocumentSpec(
-        sender=Organ(sender),
-        recipients=list(recipients),
-        code_number=str(next(_numbers)),
-        code_notation="VPCP-KSTT",
-        subject="V/v thực hiện liên thông văn bản điện tử",
-        promulgation_date=date(2026, 11, 20),
-        attachments=[("Công văn.pdf", "application/pdf", b"%PDF-1.4 inbound")],
-    )
-
-
-def status_about(document: DocumentSpec, document_id: str, *, code: str = "03") -> bytes:
-    """G22's status message about a document the province's `document.sender` sent it."""
-    sender = document.sender.organ_id if isinstance(document.sender, Organ) else document.sender
-    return build_status(
-        StatusSpec(
-            reporter=G22,
-            original_sender_id=sender,
-            original_code=f"{document.code_number}/{document.code_notation}",
-            original_document_id=document_id,
-            status_code=code,
-            timestamp="2026/11/21 09:15:00",
-            description=f"Văn phòng Chính phủ: trạng thái {code}",
-        )
-    )
-
-
 def ack(axis: AxisSimulator, doc_id: str) -> dict[str, Any]:
     """The hub's acknowledgement of a package, as the simulator holds it."""
     [package] = axis.packages(docId=doc_id)
@@ -142,7 +112,7 @@ async def exchange_log(database: Database, event: str) -> list[ExchangeLogEntry]
 async def test_a_document_from_g22_is_stored_routed_and_acknowledged_done(
     poller: Poller, axis: AxisSimulator, g22: AxisClient, database: Database
 ) -> None:
-    doc_id = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
     assert ack(axis, doc_id)["status"] == "initial"
 
     report = await poller.poll_once()
@@ -179,7 +149,7 @@ async def test_a_document_the_hub_refuses_is_acknowledged_fail_with_the_reason(
         await session.execute(
             text("UPDATE agencies SET status = 'suspended' WHERE code = :code"), {"code": RECIPIENT}
         )
-    doc_id = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
 
     report = await poller.poll_once()
 
@@ -200,7 +170,7 @@ async def test_a_document_the_hub_refuses_is_acknowledged_fail_with_the_reason(
 async def test_the_same_bytes_handed_twice_are_stored_once_and_both_acknowledged_done(
     poller: Poller, axis: AxisSimulator, g22: AxisClient, database: Database
 ) -> None:
-    body = build_document(spec(G22, RECIPIENT))
+    body = build_document(axis_document(G22, RECIPIENT))
     first = await g22.send_edoc(body, from_code=G22)
     second = await g22.send_edoc(body, from_code=G22)
     assert first != second
@@ -231,7 +201,7 @@ async def test_a_status_from_g22_goes_on_the_timeline_and_to_the_local_sender(
     async with database.reading() as session:
         principal = await principal_for_token(session, token)
     assert principal is not None
-    sent = spec(SENDER, G22)
+    sent = axis_document(SENDER, G22)
     original = await submit_document(
         database, sealer, Submitter.of(principal), build_document(sent), hub_code=hub_settings.hub_code
     )
@@ -239,7 +209,7 @@ async def test_a_status_from_g22_goes_on_the_timeline_and_to_the_local_sender(
     assert (to_g22.recipient, to_g22.connector) == (G22, "national-axis")
 
     doc_id = await g22.send_edoc(
-        status_about(sent, original.receipt.document_id), from_code=G22, message_type="status"
+        status_about(sent, original.receipt.document_id, reporter=G22), from_code=G22, message_type="status"
     )
     report = await poller.poll_once()
 
@@ -255,7 +225,7 @@ async def test_a_status_from_g22_goes_on_the_timeline_and_to_the_local_sender(
         database,
         "SELECT delivery_id, message_id, reporter_code, status_code, reported_at FROM status_reports",
     )
-    assert tuple(timeline) == (to_g22.id, message.id, G22, "03", "2026/11/21 09:15:00")
+    assert tuple(timeline) == (to_g22.id, message.id, G22, "03", STATUS_TIMESTAMP)
     carried = await rows(
         database, "SELECT recipient_code, connector FROM deliveries WHERE document_id = :d", d=message.id
     )
@@ -266,9 +236,11 @@ async def test_a_status_from_g22_goes_on_the_timeline_and_to_the_local_sender(
 async def test_a_status_about_a_document_the_hub_never_saw_is_acknowledged_fail(
     poller: Poller, axis: AxisSimulator, g22: AxisClient, database: Database
 ) -> None:
-    never_sent = spec(SENDER, G22)
+    never_sent = axis_document(SENDER, G22)
     unknown_id = f"{SENDER},2026/11/20,{never_sent.code_number}/{never_sent.code_notation}"
-    doc_id = await g22.send_edoc(status_about(never_sent, unknown_id), from_code=G22, message_type="status")
+    doc_id = await g22.send_edoc(
+        status_about(never_sent, unknown_id, reporter=G22), from_code=G22, message_type="status"
+    )
 
     report = await poller.poll_once()
 
@@ -303,7 +275,7 @@ async def test_a_second_replica_does_nothing_while_the_first_holds_the_lease(
     sealer: Sealer,
 ) -> None:
     assert await poller.poll_once() == RoundReport()  # the first replica takes the lease
-    doc_id = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
     async with AxisClient(axis.url, HUB_SYSTEM, HUB_SECRET, timeout=10) as client:
         other = Poller(database, client, hub_settings, sealer)
         assert other.inbound.holder != poller.inbound.holder
@@ -332,7 +304,7 @@ async def test_a_scheduled_round_syncs_the_directory_when_due_then_polls(
         {"code": new_code, "name": "Sở Dân tộc tỉnh Vĩnh Phúc", "parent_code": "000.00.00.H62"},
     ]
     httpx.put(f"{axis.url}/_sim/directory", json=entries).raise_for_status()
-    first = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    first = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
 
     assert await poller.inbound.scheduled_round() == RoundReport(stored=[first])
 
@@ -344,7 +316,7 @@ async def test_a_scheduled_round_syncs_the_directory_when_due_then_polls(
     assert ack(axis, first)["status"] == "done"
 
     # The next sync is hours away: the next round only polls.
-    second = await g22.send_edoc(build_document(spec(G22, new_code)), from_code=G22)
+    second = await g22.send_edoc(build_document(axis_document(G22, new_code)), from_code=G22)
     assert await poller.inbound.scheduled_round() == RoundReport(stored=[second])
     assert await directory_syncs(database) == ["axis:directory-sync"]
     [routed] = await rows(
@@ -359,7 +331,7 @@ async def test_a_scheduled_round_syncs_the_directory_when_due_then_polls(
 async def test_a_package_that_cannot_be_fetched_is_left_for_the_next_round(
     poller: Poller, axis: AxisSimulator, g22: AxisClient, database: Database
 ) -> None:
-    doc_id = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
     axis.fault("getEdoc", count=1)
 
     assert await poller.poll_once() == RoundReport(left=[doc_id])
@@ -375,7 +347,7 @@ async def test_a_package_that_cannot_be_fetched_is_left_for_the_next_round(
 async def test_a_package_stored_but_not_acknowledged_is_recognised_next_round(
     poller: Poller, axis: AxisSimulator, g22: AxisClient, database: Database
 ) -> None:
-    doc_id = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
     axis.fault("updateStatus", count=1)
 
     assert await poller.poll_once() == RoundReport(left=[doc_id])
@@ -402,7 +374,7 @@ async def test_a_directory_row_the_hub_cannot_store_does_not_stop_the_polling(
         return long_name
 
     poller.inbound.client.agencies = agencies  # type: ignore[method-assign]
-    doc_id = await g22.send_edoc(build_document(spec(G22, RECIPIENT)), from_code=G22)
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
 
     assert await poller.inbound.scheduled_round() == RoundReport(stored=[doc_id])
     assert ack(axis, doc_id)["status"] == "done"
@@ -421,7 +393,7 @@ async def _sent_locally(database: Database, sealer: Sealer, settings: Settings, 
         database,
         sealer,
         Submitter.of(principal),
-        build_document(spec(SENDER, *recipients)),
+        build_document(axis_document(SENDER, *recipients)),
         hub_code=settings.hub_code,
     )
     [sealed] = await rows(

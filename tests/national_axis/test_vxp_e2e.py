@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from support.deployment import LIENTHONG, Deployment
@@ -98,7 +99,7 @@ async def test_software_speaking_the_axis_protocol_works_against_the_hub(deploym
         assert recipient.call("getEdoc", headers=tampered).json()["ErrorCode"] == "15"
 
 
-def _until_listed(client: VxpClient, timeout: float = 30) -> dict[str, object]:
+def _until_listed(client: VxpClient, timeout: float = 30) -> dict[str, Any]:
     """getReceivedEdocList until it lists something (delivery to the inbox is asynchronous)."""
     deadline = time.monotonic() + timeout
     while True:
