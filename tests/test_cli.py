@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from support.cli import lienthong
 from support.hub import SAMPLES, scalars
-from support.processes import free_port, running
+from support.processes import free_port, running, wait_for
 
 from app.auth.tokens import hash_token
 from app.config import Settings
@@ -107,10 +107,11 @@ def test_bad_usage_exits_2(env: Settings) -> None:
 
 
 @pytest.mark.slow
-def test_first_command_serves_the_demo_and_the_sample_goes_through(tmp_path: Path) -> None:
-    """What the README promises a newcomer: `lienthong serve` on an empty machine, demo credentials,
-    the sample document sent with the printed instructions."""
-    port = free_port()
+def test_first_command_serves_the_demo_and_the_samples_go_through(tmp_path: Path) -> None:
+    """What the README promises a newcomer (`make run` is `lienthong dev demo`): the hub on an empty
+    machine with a simulated national axis beside it, demo credentials, the sample documents sent
+    with the printed instructions, one of them across the axis; stopping the demo stops both."""
+    port, axis_port = free_port(), free_port()
     data = tmp_path / "var"
     lienthong_script = str(Path(sys.executable).parent / "lienthong")
     env = {
@@ -118,43 +119,51 @@ def test_first_command_serves_the_demo_and_the_sample_goes_through(tmp_path: Pat
         "LIENTHONG_DATABASE_URL": "",
         "LIENTHONG_ENVIRONMENT": "development",
     }
-    log = tmp_path / "serve.log"
+    log = tmp_path / "demo.log"
+    command = f"['{lienthong_script}', 'dev', 'demo', '--port', '{port}', '--axis-port', '{axis_port}']"
     with running(
-        [
-            "-c",
-            f"import sys; sys.argv = ['{lienthong_script}', 'serve', '--port', '{port}']; "
-            "from app.cli import main; main()",
-        ],
+        ["-c", f"import sys; sys.argv = {command}; from app.cli import main; main()"],
         health_url=f"http://127.0.0.1:{port}/readyz",
         env=env,
         log=log,
         timeout=60,
     ):
         printed = log.read_text()
-        assert "curl" in printed and "demo-credentials.env" in printed
+        assert "curl" in printed and "demo-credentials.env" in printed and "to-g22.edxml" in printed
         tokens = dict(
             line.split("=", 1)
             for line in (data / "demo-credentials.env").read_text().splitlines()
             if "=" in line
         )
-        assert (data / "demo-credentials.env").stat().st_mode & 0o077 == 0
+        for secrets_file in ("demo-credentials.env", "demo-axis.env"):
+            assert (data / secrets_file).stat().st_mode & 0o077 == 0
         base = f"http://127.0.0.1:{port}"
-        sample = (SAMPLES / "sample.edxml").read_bytes()
+        sender = {"Authorization": f"Bearer {tokens['SENDER_TOKEN']}", "Content-Type": "application/xml"}
         sent = httpx.post(
-            f"{base}/api/v1/documents",
-            content=sample,
-            headers={"Authorization": f"Bearer {tokens['SENDER_TOKEN']}", "Content-Type": "application/xml"},
+            f"{base}/api/v1/documents", content=(SAMPLES / "sample.edxml").read_bytes(), headers=sender
         )
         assert sent.status_code == 201, sent.text
-        receipt = sent.json()
         seen = httpx.get(
-            f"{base}/api/v1/documents/{receipt['id']}",
+            f"{base}/api/v1/documents/{sent.json()['id']}",
             headers={"Authorization": f"Bearer {tokens['RECIPIENT_TOKEN']}"},
         )
         assert seen.status_code == 200
         assert seen.json()["subject"].startswith("V/v triển khai")
         certificates = httpx.get(f"{base}/api/v1/hub/certificates").json()
         assert certificates and certificates[0]["active"] is True
+
+        to_g22 = httpx.post(
+            f"{base}/api/v1/documents", content=(SAMPLES / "to-g22.edxml").read_bytes(), headers=sender
+        )
+        assert to_g22.status_code == 201, to_g22.text
+        [delivery] = to_g22.json()["deliveries"]
+        assert (delivery["recipient"], delivery["connector"]) == ("000.00.00.G22", "national-axis")
+        on_the_axis = wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{axis_port}/_sim/packages").json()["data"]
+        )
+        assert [p["documentId"] for p in on_the_axis] == [to_g22.json()["document_id"]]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{axis_port}/_sim/health", timeout=2)
 
 
 def test_production_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,7 @@ def demo(
             "# The simulated national axis of `lienthong dev demo` (this run only).\n"
             f"AXIS_URL={axis_url}\nOUTSIDE_SYSTEM_ID={DEMO_OUTSIDE_AGENCY}\nOUTSIDE_SECRET={outside_secret}\n"
         )
+    _wait_for(f"{axis_url}/_sim/health", simulator)
     os.environ.update(
         LIENTHONG_AXIS_URL=axis_url,
         LIENTHONG_AXIS_SYSTEM_ID=DEMO_HUB_SYSTEM,
@@ -201,9 +203,34 @@ def demo(
     )
     get_settings.cache_clear()
     typer.echo(f"simulated national axis: {axis_url} ({described}; its log: {simulator_log.name})")
+    # uvicorn re-raises the SIGTERM it shut down on; as an exception it lets the simulator be stopped.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         serve(host="127.0.0.1", port=port)
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
         simulator_log.close()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], *, seconds: float = 20) -> None:
+    """Until `url` answers (the simulator is up), or exit 1 if it does not start."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.terminate()
+    typer.echo(f"lienthong: the axis simulator did not start (see its log); {url} did not answer", err=True)
+    raise typer.Exit(1)

@@ -48,13 +48,22 @@ class AxisState:
     polling_here: bool = False  # this process holds the lease (only one replica polls)
     last_answer_at: datetime | None = None  # when the axis last answered a listing
     last_problem: str | None = None  # the last failure to reach the axis or to take a package in
+    last_problem_at: datetime | None = None
+
+    def problem(self, text: str) -> None:
+        self.last_problem, self.last_problem_at = text, utcnow()
 
     def report(self) -> dict[str, object]:
         return {
             "polling": "this process" if self.polling_here else "another process (or not yet)",
-            "last_answer_at": self.last_answer_at.isoformat() if self.last_answer_at else None,
+            "last_answer_at": _iso(self.last_answer_at),
             "last_problem": self.last_problem,
+            "last_problem_at": _iso(self.last_problem_at),
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 @dataclass
@@ -96,7 +105,7 @@ class AxisInbound:
                 try:
                     await self.scheduled_round()
                 except Exception as error:
-                    self.state.last_problem = f"the round failed: {error!r}"
+                    self.state.problem(f"the round failed: {error!r}")
                     log.exception("axis inbound: the round failed; trying again in %.0f s", self.interval)
                 await asyncio.sleep(self.interval)
         finally:
@@ -127,7 +136,7 @@ class AxisInbound:
             try:
                 packages = await self.client.received(message_type)
             except AxisError as error:
-                self.state.last_problem = str(error)
+                self.state.problem(str(error))
                 log.warning("axis inbound: cannot list %s packages: %s", message_type, error)
                 continue
             self.state.last_answer_at = utcnow()
@@ -150,7 +159,7 @@ class AxisInbound:
         try:
             content = await self.client.get_edoc(package.doc_id)
         except AxisError as error:
-            self.state.last_problem = str(error)
+            self.state.problem(str(error))
             log.warning("axis inbound: cannot fetch %s: %s", package.doc_id, error)
             report.left.append(package.doc_id)
             return
@@ -192,7 +201,7 @@ class AxisInbound:
             await self.client.update_status(package.doc_id, status, description)
         except AxisError as error:
             # Stored but not acknowledged: the axis lists it again and the intake recognises it.
-            self.state.last_problem = str(error)
+            self.state.problem(str(error))
             log.warning("axis inbound: cannot acknowledge %s as %s: %s", package.doc_id, status, error)
             report.left.append(package.doc_id)
             return
@@ -203,11 +212,11 @@ class AxisInbound:
             rows = await self.client.agencies()
             outcome = await sync_directory(self.database, rows)
         except (AxisError, ValueError) as error:
-            self.state.last_problem = f"directory sync: {error}"
+            self.state.problem(f"directory sync: {error}")
             log.warning("axis inbound: directory sync failed: %s", error)
             return
         except Exception as error:
-            self.state.last_problem = f"directory sync: {error!r}"
+            self.state.problem(f"directory sync: {error!r}")
             log.exception("axis inbound: directory sync failed")
             return
         self._next_directory_sync = time.monotonic() + self.settings.axis_directory_sync_seconds

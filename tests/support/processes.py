@@ -8,19 +8,31 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 30.0) -> T:
+    """Poll `condition` (from synchronous tests) until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(0.05)  # polling interval of the wait
+    return value
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], *, timeout: float = 30.0) -> None:
