@@ -449,3 +449,36 @@ async def test_its_own_package_handed_back_is_acknowledged_as_a_repeat(
     [repeat] = await exchange_log(database, "duplicate")
     assert repeat.detail["axis_doc_id"] == "echo-1"
     assert poller.wakes == 0
+
+
+class _FailingSealer(Sealer):
+    """A hub that fails half-way through the intake (after validation, before the store)."""
+
+    def __init__(self, working: Sealer) -> None:
+        super().__init__(working.identity, key_id=working.key_id)
+
+    def seal(self, original: bytes, *, hub_code: str, at: Any) -> bytes:
+        raise RuntimeError("the hub failed while sealing")
+
+
+async def test_nothing_is_acknowledged_before_it_is_stored(
+    axis: AxisSimulator,
+    g22: AxisClient,
+    hub_client: AxisClient,
+    hub_settings: Settings,
+    sealer: Sealer,
+    database: Database,
+) -> None:
+    failing = AxisInbound(
+        database, hub_client, hub_settings, sealer=lambda: _FailingSealer(sealer), on_stored=lambda: None
+    )
+    doc_id = await g22.send_edoc(build_document(axis_document(G22, RECIPIENT)), from_code=G22)
+    with pytest.raises(RuntimeError, match="failed while sealing"):
+        await failing.poll_once()
+    assert ack(axis, doc_id)["status"] == "initial"
+    assert await rows(database, "SELECT id FROM documents") == []
+    await failing.release()
+
+    working = AxisInbound(database, hub_client, hub_settings, sealer=lambda: sealer, on_stored=lambda: None)
+    assert await working.poll_once() == RoundReport(stored=[doc_id])
+    assert ack(axis, doc_id)["status"] == "done"
