@@ -103,7 +103,7 @@ def _until_listed(client: VxpClient, timeout: float = 30) -> dict[str, Any]:
     """getReceivedEdocList until it lists something (delivery to the inbox is asynchronous)."""
     deadline = time.monotonic() + timeout
     while True:
-        answer = client.waiting()
+        answer: dict[str, Any] = client.waiting()
         if answer["data"]:
             return answer
         if time.monotonic() > deadline:

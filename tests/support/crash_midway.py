@@ -23,5 +23,5 @@ async def dying_append_exchange(session: Any, *entries: dict[str, Any]) -> None:
     raise AssertionError("intake wrote log entries of a document without its routing")
 
 
-intake.append_exchange = dying_append_exchange  # type: ignore[assignment]
+intake.append_exchange = dying_append_exchange  # type: ignore[attr-defined]
 uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
