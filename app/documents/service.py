@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -538,15 +538,20 @@ def _receipt(document: Document) -> Receipt:
         document_id=document.edxml_document_id,
         sha256=document.original_sha256,
         received_at=document.received_at,
-        deliveries=[
-            DeliveryReceipt(id=d.id, recipient=d.recipient_code, connector=d.connector, state=d.state)
-            for d in document.deliveries
-        ],
+        deliveries=delivery_receipts(document.deliveries),
         sealed_sha256=document.sealed_sha256,
         seal_key_id=document.seal_key_id,
         sender_signature=signature_outcome(document),
         related_id=document.related_id,
     )
+
+
+def delivery_receipts(deliveries: Iterable[Delivery]) -> list[DeliveryReceipt]:
+    """What a receipt says of the deliveries a message was routed to."""
+    return [
+        DeliveryReceipt(id=d.id, recipient=d.recipient_code, connector=d.connector, state=d.state)
+        for d in deliveries
+    ]
 
 
 def signature_outcome(document: Document) -> SignatureOutcome:

@@ -22,8 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.agencies.service import agencies_by_code
-from app.documents.schemas import DeliveryReceipt
-from app.documents.service import SealedMessage, Submitter, record_replay, store_message
+from app.documents.service import (
+    SealedMessage,
+    Submitter,
+    delivery_receipts,
+    record_replay,
+    store_message,
+)
 from app.edxml import STATUS_MEANINGS, BusinessDocType, StatusCode, StatusMessage, read_status
 from app.edxml.rules import STATUS
 from app.kit.clock import utcnow, vietnam_now
@@ -218,8 +223,5 @@ def _receipt(message: Document, status_code: str) -> StatusReceipt:
         related_id=message.related_id,
         status_code=status_code,
         received_at=message.received_at,
-        routed_to=[
-            DeliveryReceipt(id=d.id, recipient=d.recipient_code, connector=d.connector, state=d.state)
-            for d in message.deliveries
-        ],
+        routed_to=delivery_receipts(message.deliveries),
     )

@@ -18,15 +18,14 @@ from support.axis_sim import G22, G22_SECRET, HUB_SECRET, HUB_SYSTEM, AxisSimula
 from support.delivery import rows
 from support.hub import RECIPIENT, SENDER
 
-from app.auth.service import create_credential, principal_for_token
 from app.axis.client import AxisAgency, AxisClient, ReceivedPackage
 from app.axis.inbound import AxisInbound, RoundReport
 from app.config import Settings
-from app.documents.service import Submitter, submit_document
+from app.documents.service import IntakeResult, Submitter, submit_document
 from app.edxml import build_document
 from app.kit.db import Database
 from app.kit.secrets import load_master_key
-from app.models import AdminLogEntry, ExchangeLogEntry, Role
+from app.models import AdminLogEntry, Channel, ExchangeLogEntry
 from app.sealing.seal import Sealer
 from app.sealing.service import load_active_sealer
 
@@ -196,15 +195,8 @@ async def test_a_status_from_g22_goes_on_the_timeline_and_to_the_local_sender(
     sealer: Sealer,
 ) -> None:
     # Văn phòng UBND tỉnh sends a document to G22 through the hub (no worker runs: it stays queued).
-    async with database.transaction() as session:
-        _, token = await create_credential(session, role=Role.AGENCY, agency_code=SENDER)
-    async with database.reading() as session:
-        principal = await principal_for_token(session, token)
-    assert principal is not None
     sent = axis_document(SENDER, G22)
-    original = await submit_document(
-        database, sealer, Submitter.of(principal), build_document(sent), hub_code=hub_settings.hub_code
-    )
+    original = await _submit_locally(database, sealer, hub_settings, build_document(sent))
     [to_g22] = original.receipt.deliveries
     assert (to_g22.recipient, to_g22.connector) == (G22, "national-axis")
 
@@ -382,19 +374,19 @@ async def test_a_directory_row_the_hub_cannot_store_does_not_stop_the_polling(
     assert len(stored.name) == 300  # kept as far as the directory holds
 
 
+async def _submit_locally(
+    database: Database, sealer: Sealer, settings: Settings, body: bytes
+) -> IntakeResult:
+    """Văn phòng UBND tỉnh submits `body` through the hub's intake (as its REST API would)."""
+    return await submit_document(
+        database, sealer, Submitter(Channel.API, SENDER), body, hub_code=settings.hub_code
+    )
+
+
 async def _sent_locally(database: Database, sealer: Sealer, settings: Settings, *recipients: str) -> bytes:
     """A document Văn phòng UBND tỉnh sends through the hub; returns its sealed bytes."""
-    async with database.transaction() as session:
-        _, token = await create_credential(session, role=Role.AGENCY, agency_code=SENDER)
-    async with database.reading() as session:
-        principal = await principal_for_token(session, token)
-    assert principal is not None
-    result = await submit_document(
-        database,
-        sealer,
-        Submitter.of(principal),
-        build_document(axis_document(SENDER, *recipients)),
-        hub_code=settings.hub_code,
+    result = await _submit_locally(
+        database, sealer, settings, build_document(axis_document(SENDER, *recipients))
     )
     [sealed] = await rows(
         database,

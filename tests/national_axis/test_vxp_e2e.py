@@ -11,12 +11,11 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
 
 import pytest
 from support.deployment import LIENTHONG, Deployment
 from support.hub import RECIPIENT, SAMPLES, SENDER
-from support.processes import REPO
+from support.processes import REPO, wait_for
 from support.vxp_client import VxpClient
 
 pytestmark = pytest.mark.slow
@@ -59,8 +58,8 @@ async def test_software_speaking_the_axis_protocol_works_against_the_hub(deploym
         assert (sent["status"], sent["ErrorCode"], sent["http_status"]) == ("OK", "0", 200), sent
         doc_id = sent["DocId"]
 
-        waiting = _until_listed(recipient)
-        [package] = waiting["data"]
+        # Delivery to the inbox is asynchronous: list until the package is there.
+        [package] = wait_for(lambda: recipient.waiting()["data"])
         assert (package["from"], package["to"], package["messageType"]) == (SENDER, [RECIPIENT], "edoc")
         assert package["documentId"] == "000.00.01.H62,2026/11/20,1234/VP-KSTT"
         content = base64.b64decode(recipient.fetch(package["docId"])["data"])
@@ -97,15 +96,3 @@ async def test_software_speaking_the_axis_protocol_works_against_the_hub(deploym
         tampered = recipient.headers({"docId": doc_id})
         tampered["XroadVnpt-docId"] = "someone-elses"
         assert recipient.call("getEdoc", headers=tampered).json()["ErrorCode"] == "15"
-
-
-def _until_listed(client: VxpClient, timeout: float = 30) -> dict[str, Any]:
-    """getReceivedEdocList until it lists something (delivery to the inbox is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer: dict[str, Any] = client.waiting()
-        if answer["data"]:
-            return answer
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listed within {timeout} s: {answer}")
-        time.sleep(0.05)  # polling interval of the wait
