@@ -107,7 +107,9 @@ def test_the_readme_and_its_vietnamese_version_point_at_each_other() -> None:
     english = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     vietnamese = (ROOT / "README.vi.md").read_text(encoding="utf-8").splitlines()
     assert any("README.vi.md" in line for line in english[:5]), "README.md links to README.vi.md at its top"
-    assert any("README.md" in line for line in vietnamese[:5]), "README.vi.md links back to README.md at its top"
+    assert any("README.md" in line for line in vietnamese[:5]), (
+        "README.vi.md links back to README.md at its top"
+    )
 
 
 # The checker itself, on small trees of its own: it must notice what it is there to notice.
