@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import re
 import uuid
@@ -433,7 +434,7 @@ class _Axis:
                 "messageType": package.message_type.value,
                 "documentId": package.document_id,
                 "code": package.code,
-                "sha256": file_hash(package.content),  # in the SDK's unpadded hex
+                "sha256": hashlib.sha256(package.content).hexdigest(),
                 "created_time": format_timestamp(package.created),
                 "acks": {
                     system: {
