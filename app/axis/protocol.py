@@ -314,15 +314,7 @@ class SignedRequest:
         spellings with different values (`docId` left over from an earlier call of a reused SDK
         object, `docid` of this one) are ErrorCode 10 naming both: acting on either could act on
         the wrong package."""
-        found = [(key, value) for key, value in self.params if key.lower() == name.lower()]
-        if len({value for _, value in found}) > 1:
-            both = " and ".join(f"{PREFIX}{key}={value!r}" for key, value in found)
-            raise ProtocolError(
-                ErrorCode.INVALID_REQUEST,
-                f"{both} are both signed and differ: which one is meant is unclear (an SDK object "
-                "reused across calls signs its earlier parameters again); send one of them",
-            )
-        return found[0][1] if found else None
+        return _param(self.params, name, ErrorCode.INVALID_REQUEST)
 
     def moment(self, zone: tzinfo) -> datetime:
         parsed = parse_sdk_timestamp(self.timestamp, zone)
@@ -363,19 +355,7 @@ def read_request(headers: HeaderSource) -> SignedRequest:
             f"{PREFIX} prefix) name different parameters"
         )
     _match_headers(params, received)
-    request = SignedRequest(
-        system_id="", timestamp="", params=params, signature=signature, signed_json=signed_json
-    )
-    try:
-        system_id, timestamp = request.param(SYSTEM_ID), request.param(TIMESTAMP)
-    except ProtocolError as error:
-        raise _refused(error.description) from None
-    for name, value in ((SYSTEM_ID, system_id), (TIMESTAMP, timestamp)):
-        if value is None:
-            raise _refused(f"{PREFIX}{name} is not signed")
-        if not value:
-            raise _refused(f"{PREFIX}{name} is empty")
-    assert system_id is not None and timestamp is not None
+    system_id, timestamp = (_identity(params, name) for name in (SYSTEM_ID, TIMESTAMP))
     if parse_sdk_timestamp(timestamp, _ANY_ZONE) is None:
         raise _refused(
             f"{PREFIX}{TIMESTAMP} {timestamp!r} is not ddMMyyyy'T'HHmmss+SSSS (the SDK's format, local time)"
@@ -425,6 +405,28 @@ def decode_description(value: str) -> str:
 
 
 _ANY_ZONE = UTC  # only to check a timestamp's format: every zone has the same calendar
+
+
+def _param(params: Sequence[tuple[str, str]], name: str, code: ErrorCode) -> str | None:
+    found = [(key, value) for key, value in params if key.lower() == name.lower()]
+    if len({value for _, value in found}) > 1:
+        both = " and ".join(f"{PREFIX}{key}={value!r}" for key, value in found)
+        raise ProtocolError(
+            code,
+            f"{both} are both signed and differ: which one is meant is unclear (an SDK object "
+            "reused across calls signs its earlier parameters again); send one of them",
+        )
+    return found[0][1] if found else None
+
+
+def _identity(params: Sequence[tuple[str, str]], name: str) -> str:
+    """`systemid` or `timestamp`: signed, once, not empty (else ErrorCode 15)."""
+    value = _param(params, name, ErrorCode.BAD_CREDENTIALS)
+    if value is None:
+        raise _refused(f"{PREFIX}{name} is not signed")
+    if not value:
+        raise _refused(f"{PREFIX}{name} is empty")
+    return value
 
 
 def _refused(description: str) -> ProtocolError:
