@@ -338,6 +338,10 @@ class _Axis:
         package, _ = self._addressed(caller, request)
         return {"data": base64.b64encode(package.content).decode("ascii")}
 
+    def download_edoc(self, caller: str, request: SignedRequest) -> bytes:
+        package, _ = self._addressed(caller, request)
+        return package.content
+
     def update_status(self, caller: str, request: SignedRequest) -> dict[str, object]:
         package, ack = self._addressed(caller, request)
         try:
@@ -579,8 +583,7 @@ def create_simulator(systems: Sequence[SimulatedSystem], directory: Sequence[Age
         elif known is Operation.GET_EDOC:
             data = axis.get_edoc(caller, signed)
         elif known is Operation.DOWNLOAD_EDOC:
-            package, _ = axis._addressed(caller, signed)
-            return Response(package.content, media_type="application/xml")
+            return Response(axis.download_edoc(caller, signed), media_type="application/xml")
         elif known is Operation.UPDATE_STATUS:
             data = axis.update_status(caller, signed)
         elif known is Operation.GET_SENT_EDOC_LIST:
