@@ -309,11 +309,17 @@ class SignedRequest:
     signature: str  # XroadVnpt-hash-header
     signed_json: str  # XroadVnpt-sign-header exactly as received
 
-    def param(self, name: str) -> str | None:
+    def param(self, name: str, *, spelled: bool = False) -> str | None:
         """A signed parameter, its name compared case-insensitively (None when not signed). Two
         spellings with different values (`docId` left over from an earlier call of a reused SDK
         object, `docid` of this one) are ErrorCode 10 naming both: acting on either could act on
-        the wrong package."""
+        the wrong package. With `spelled`, the parameter signed exactly as `name` wins over other
+        spellings: an operation that reads (getEdoc's `docId`) is not held up by what an earlier
+        call of the same object left (updateStatus's `docid`)."""
+        if spelled:
+            for key, value in self.params:
+                if key == name:
+                    return value
         return _param(self.params, name, ErrorCode.INVALID_REQUEST)
 
     def moment(self, zone: tzinfo) -> datetime:

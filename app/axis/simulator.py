@@ -335,11 +335,11 @@ class _Axis:
         return {"count": len(waiting)}
 
     def get_edoc(self, caller: str, request: SignedRequest) -> dict[str, object]:
-        package, _ = self._addressed(caller, request)
+        package, _ = self._addressed(caller, request, spelled=True)
         return {"data": base64.b64encode(package.content).decode("ascii")}
 
     def download_edoc(self, caller: str, request: SignedRequest) -> bytes:
-        package, _ = self._addressed(caller, request)
+        package, _ = self._addressed(caller, request, spelled=True)
         return package.content
 
     def update_status(self, caller: str, request: SignedRequest) -> dict[str, object]:
@@ -363,7 +363,7 @@ class _Axis:
         """One row per recipient of the package `docId`, or without a docId of every package of
         `messagetype` the caller sent, newest first. The receive status is the latest status message
         a recipient sent back through the axis about it."""
-        doc_id = request.param("docId") or ""
+        doc_id = request.param("docId", spelled=True) or ""
         if doc_id:
             package = self.packages.get(doc_id)
             if package is None or package.sender_system != caller:
@@ -452,10 +452,13 @@ class _Axis:
             for package in self.packages.values()
         ]
 
-    def _addressed(self, caller: str, request: SignedRequest) -> tuple[_Package, _Ack]:
+    def _addressed(
+        self, caller: str, request: SignedRequest, *, spelled: bool = False
+    ) -> tuple[_Package, _Ack]:
         """The package and the caller's acknowledgement of it; the same answer for a package that does
-        not exist and one addressed to others, so a system learns nothing about other systems' mail."""
-        doc_id = request.param("docId") or ""
+        not exist and one addressed to others, so a system learns nothing about other systems' mail.
+        `spelled`: `docId` as the SDK spells it for getEdoc wins over a leftover `docid`."""
+        doc_id = request.param("docId", spelled=spelled) or ""
         package = self.packages.get(doc_id)
         ack = package.acks.get(caller) if package is not None else None
         if package is None or ack is None:

@@ -135,13 +135,14 @@ class Caller:
     agency_code: str
     signed: SignedRequest
 
-    def param(self, name: str) -> str:
+    def param(self, name: str, *, spelled: bool = False) -> str:
         """A signed parameter by name, any case ("" when absent); ErrorCode 10 when two spellings
-        (`docId`, `docid`) are signed with different values."""
-        return self.signed.param(name) or ""
+        (`docId`, `docid`) are signed with different values, unless `spelled` and one is signed
+        exactly as `name` (SignedRequest.param)."""
+        return self.signed.param(name, spelled=spelled) or ""
 
-    def required(self, name: str) -> str:
-        value = self.param(name)
+    def required(self, name: str, *, spelled: bool = False) -> str:
+        value = self.param(name, spelled=spelled)
         if not value:
             raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the parameter {PREFIX}{name} is missing")
         return value
@@ -584,7 +585,7 @@ async def _download(request: Request, caller: Caller) -> Response:
 
 
 async def _package_content(request: Request, caller: Caller) -> bytes:
-    doc_id = caller.required("docId")
+    doc_id = caller.required("docId", spelled=True)  # as the SDK spells it here; a leftover docid waits
     database: Database = request.app.state.database
     async with database.reading() as session:
         row = (
@@ -680,7 +681,7 @@ async def get_sent_edoc_list(request: Request) -> Response:
 
 async def _sent(request: Request, caller: Caller) -> dict[str, object]:
     _service_type(caller, required=False)
-    doc_id = caller.param("docId")
+    doc_id = caller.param("docId", spelled=True)
     database: Database = request.app.state.database
     query = (
         select(Document)

@@ -251,6 +251,9 @@ def test_a_reused_sdk_object_s_leftovers_and_both_spellings_of_docid() -> None:
     verify(request, SECRET)
     description = refused(ErrorCode.INVALID_REQUEST, lambda: request.param("docid"))
     assert "XroadVnpt-docId='A1'" in description and "XroadVnpt-docid='B2'" in description
+    # An operation that reads takes the spelling the SDK uses for it (getEdoc's docId).
+    assert request.param("docId", spelled=True) == "A1"
+    assert request.param("docid", spelled=True) == "B2"
 
 
 def test_non_ascii_values_are_signed_over_their_utf8_bytes() -> None:

@@ -10,7 +10,7 @@ import base64
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from support.deployment import LIENTHONG, Deployment
@@ -18,7 +18,7 @@ from support.hub import RECIPIENT, SAMPLES, SENDER
 from support.processes import REPO, wait_for
 from support.vxp_client import VIETNAM, SdkService, answer
 
-from app.edxml import StatusSpec, build_status
+from app.edxml import DocumentSpec, StatusSpec, build_document, build_status
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +140,23 @@ def test_software_built_on_the_sdk_works_against_the_hub(deployment: Deployment)
         succeeded(confused.get_edoc(package["docId"]))
         description = fail(confused.update_status("another-package", "done"), "10")
         assert package["docId"] in description and "another-package" in description
+
+        # The same object goes on to the next package: the `docid` its updateStatus left does not hold
+        # up the next getEdoc's `docId`.
+        spec = DocumentSpec(
+            sender=SENDER,
+            recipients=[RECIPIENT],
+            code_number="78",
+            code_notation="VP-SDK",
+            subject="V/v thử phần mềm dùng SDK",
+            promulgation_date=date(2026, 11, 20),
+        )
+        succeeded(sender.send_edoc(build_document(spec), sender=SENDER))
+        [following] = wait_for(lambda: succeeded(recipient.get_received_edoc_list())["data"])
+        assert following["docId"] != package["docId"]
+        following_content = base64.b64decode(str(succeeded(recipient.get_edoc(following["docId"]))["data"]))
+        assert b"VP-SDK" in following_content and following["code"] == "78/VP-SDK"
+        succeeded(recipient.update_status(following["docId"], "done"))
 
         # getSentEdocList: one row per recipient, in the SDK's fields.
         rows = succeeded(sender.get_sent_edoc_list(doc_id))["data"]
