@@ -9,8 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,6 +68,14 @@ class Settings(BaseSettings):
     key_refresh_seconds: float = Field(
         default=30.0, gt=0, description="how often a gateway checks which signing key is active"
     )
+    axis_time_zone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="the time zone of the axis protocol's timestamps (the official SDK writes local time): "
+        "how /vxp reads them and how the hub's axis client writes them",
+    )
+    vxp_rate_per_minute: int = Field(
+        default=600, ge=1, description="requests one /vxp system may make per minute, per hub process"
+    )
     load_demo_directory: bool | None = Field(
         default=None,
         description="Load the demo directory of province H62 into an empty database. "
@@ -89,6 +98,19 @@ class Settings(BaseSettings):
         if self.axis_url and not (self.axis_system_id and self.axis_secret):
             raise ValueError("LIENTHONG_AXIS_URL needs LIENTHONG_AXIS_SYSTEM_ID and LIENTHONG_AXIS_SECRET")
         return self
+
+    @field_validator("axis_time_zone")
+    @classmethod
+    def _a_known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @property
+    def axis_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.axis_time_zone)
 
     @property
     def effective_database_url(self) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -336,11 +337,17 @@ class VxpSystem(Base):
     holder: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Strict mode: a freshness window and no repeated signature. Off by default: the official SDK
+    # keeps one timestamp (and so one signature per call) for the life of its service object.
+    strict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Source addresses (CIDRs, comma-separated) the system may call from; None: any.
+    allowed_sources: Mapped[str | None] = mapped_column(String(1000))
 
 
 class VxpRequest(Base):
-    """A signed `/vxp` request seen recently: a second one with the same signature is a replay.
-    Rows older than the timestamp window are deleted (a replay that old is refused as stale)."""
+    """A signed `/vxp` request of a system in strict mode seen recently: a second one with the same
+    signature is a replay. Rows older than twice the freshness window are deleted (a replay that old
+    is refused as stale)."""
 
     __tablename__ = "vxp_requests"
 

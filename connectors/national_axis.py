@@ -25,6 +25,7 @@ def axis_client(settings: Settings) -> AxisClient | None:
         settings.axis_system_id,
         settings.axis_secret,
         timeout=settings.axis_timeout_seconds,
+        time_zone=settings.axis_zone,
     )
 
 

@@ -1,5 +1,10 @@
-"""The hub's client of the national axis (docs/axis-protocol.md): send, list, fetch, acknowledge, and
-read the directory, each call signed with the hub's system id and secret.
+"""The hub's client of the national axis (docs/axis-protocol.md): send, list, fetch, acknowledge, ask
+what became of a sent package, and read the directory, each call signed with the hub's system id and
+secret exactly as the official SDK signs it (the same keys in the same order, the same timestamp
+format and headers, sendEdoc's raw body), since the real axis is built for that SDK.
+
+Unlike an SDK object, each call is signed afresh: its own timestamp (later than the previous call's,
+so two calls never share a signature) and only its own parameters.
 
 Every failure is an `AxisError` that says whether trying again later can help (`transient`), so the
 connector and the poller decide retries from one property. The secret is used only to sign: it is
@@ -10,16 +15,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from app.axis.protocol import (
-    FILE_PART,
+    CRLF,
+    JSON_TYPE,
+    OCTET_STREAM,
     SERVICE_TYPE,
     AckStatus,
     ErrorCode,
@@ -27,9 +34,11 @@ from app.axis.protocol import (
     Operation,
     encode_description,
     file_hash,
+    sdk_timestamp,
     sign,
 )
 from app.edxml.formats import format_date
+from app.kit.clock import utcnow
 
 T = TypeVar("T")
 
@@ -84,13 +93,30 @@ class ReceivedPackage:
 
 
 @dataclass(frozen=True)
-class SentRecipient:
-    """How far one recipient of a package the hub sent has got (getSentEdocList)."""
+class SentEdoc:
+    """One recipient of a package this system sent, as getSentEdocList reports it (the SDK's fields).
 
-    to: str
-    status: str  # initial, processing, done, fail, or pending (no system serves the recipient)
-    updated_time: str
-    description: str
+    `send_status` is how far the axis got handing it over (`pending`: nobody has taken it yet;
+    `initial`: waiting for the recipient's system; `processing`, `done`, `fail`: what that system
+    acknowledged); `receive_status` is the recipient's latest business status (01–16) from its status
+    messages, or "". Times are `yyyy/MM/dd HH:mm:ss`, Vietnam time, or "". `document_id` (the edXML
+    DocumentId) is not in the SDK's model: servers that know it add it."""
+
+    sender_doc_id: str  # the DocId sendEdoc answered
+    receiver_doc_id: str  # the id the recipient's system knows the package by
+    from_code: str
+    to_code: str
+    message_type: str
+    service_type: str
+    title: str
+    notation: str  # số/ký hiệu
+    sent_time: str
+    received_time: str
+    send_status: str
+    send_status_desc: str
+    receive_status: str
+    receive_status_desc: str
+    document_id: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,12 @@ class AxisAgency:
     old_code: str
 
 
+#: getEdoc: the SDK signs the caller's local folder as `filePath`, meaningless to the server; sent
+#: anyway so that the call is the SDK's to the byte.
+FILE_PATH = "."
+DEFAULT_TIME_ZONE = "Asia/Ho_Chi_Minh"
+
+
 class AxisClient:
     """One connected system's calls to one axis (or to a hub's `/vxp`, which speaks the same)."""
 
@@ -116,12 +148,16 @@ class AxisClient:
         *,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        time_zone: tzinfo | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.base_url = base_url
         self.system_id = system_id
         self._secret = secret
         self._timeout = timeout
-        self._last_ms = 0
+        self._zone = time_zone or ZoneInfo(DEFAULT_TIME_ZONE)
+        self._clock = clock
+        self._last: datetime | None = None
         self._http = httpx.AsyncClient(
             base_url=base_url, timeout=timeout, transport=transport, follow_redirects=False
         )
@@ -139,15 +175,17 @@ class AxisClient:
         await self._http.aclose()
 
     async def send_edoc(self, content: bytes, *, from_code: str, message_type: str = MessageType.EDOC) -> str:
-        """Send a document or a status message from `from_code`; the axis's DocId for it."""
+        """Send a document or a status message from `from_code`; the axis's DocId for it. The body is
+        the file followed by CRLF, as `application/octet-stream`, as the SDK sends it."""
         params = {
             "from": from_code,
             "servicetype": SERVICE_TYPE,
             "messagetype": message_type,
             "hash-file": file_hash(content),
         }
-        files = {FILE_PART: ("document.edxml", content, "application/xml")}
-        return await self._call(Operation.SEND_EDOC, params, _doc_id, files=files)
+        return await self._call(
+            Operation.SEND_EDOC, params, _doc_id, body=content + CRLF, content_type=OCTET_STREAM
+        )
 
     async def received(
         self,
@@ -156,7 +194,8 @@ class AxisClient:
         from_date: date | None = None,
         to_date: date | None = None,
     ) -> list[ReceivedPackage]:
-        """The packages waiting for the hub (not yet acknowledged done or fail), oldest first."""
+        """The packages waiting for the hub (not yet acknowledged done or fail), oldest first.
+        `from_date` and `to_date` are the simulator's and the hub's extension, not the SDK's."""
         params = {"servicetype": SERVICE_TYPE, "messagetype": message_type}
         if from_date is not None:
             params["fromDate"] = format_date(from_date)
@@ -166,20 +205,33 @@ class AxisClient:
 
     async def get_edoc(self, doc_id: str) -> bytes:
         """The whole edXML of a package, exactly as it was sent."""
-        return await self._call(Operation.GET_EDOC, {"docId": doc_id}, _content)
+        params = {"docId": doc_id, "filePath": FILE_PATH}
+        return await self._call(Operation.GET_EDOC, params, _content, body=b"{}")
 
     async def update_status(self, doc_id: str, status: str, description: str = "") -> None:
-        """Acknowledge a received package: processing, done, or fail (with the reason)."""
+        """Acknowledge a received package: processing, done, or fail (with the reason; `description`
+        is the hub's extension, which the SDK does not send)."""
         if status not in _ACKNOWLEDGEMENTS:
             raise ValueError(f"status must be one of {', '.join(sorted(_ACKNOWLEDGEMENTS))}, not {status!r}")
-        params = {"docId": doc_id, "status": status}
+        params = {"docid": doc_id, "status": status}
         if description:
             params["description"] = encode_description(description)
-        await self._call(Operation.UPDATE_STATUS, params, _nothing)
+        await self._call(Operation.UPDATE_STATUS, params, _nothing, body=b"{}")
 
-    async def sent_status(self, doc_id: str) -> list[SentRecipient]:
-        """Where each recipient of a package the hub sent stands."""
-        return await self._call(Operation.GET_SENT_EDOC_LIST, {"docId": doc_id}, _sent_recipients)
+    async def get_sent_edoc_list(
+        self, doc_id: str = "", *, message_type: str = MessageType.EDOC
+    ) -> list[SentEdoc]:
+        """Where each recipient of a package this system sent stands: one row per recipient of the
+        package `doc_id` (the DocId sendEdoc answered), or with no `doc_id` of every package of
+        `message_type` this system sent, newest first (as far as the server lists them)."""
+        params = {"servicetype": SERVICE_TYPE, "messagetype": message_type, "docId": doc_id}
+        return await self._call(Operation.GET_SENT_EDOC_LIST, params, _sent_edocs)
+
+    async def count_received(self, message_type: str = MessageType.EDOC) -> int:
+        """How many packages (countReceiveEdoc) or status messages (countReceiveStatus) wait."""
+        status = message_type == MessageType.STATUS
+        operation = Operation.COUNT_RECEIVE_STATUS if status else Operation.COUNT_RECEIVE_EDOC
+        return await self._call(operation, {}, _count, body=b"{}")
 
     async def agencies(self) -> list[AxisAgency]:
         """The axis's directory."""
@@ -191,31 +243,38 @@ class AxisClient:
         params: dict[str, str],
         read: Callable[[dict[str, Any]], T],
         *,
-        files: dict[str, Any] | None = None,
+        body: bytes = b"",
+        content_type: str = JSON_TYPE,
     ) -> T:
         """Sign and send one request; `read` takes the data out of an OK answer."""
-        headers = sign(self.system_id, self._secret, params, now_ms=self._timestamp())
+        headers = sign(
+            self.system_id, self._secret, params, timestamp=self._timestamp(), content_type=content_type
+        )
         try:
-            response = await self._http.post(operation.value, headers=headers, files=files)
+            response = await self._http.post(operation.value, headers=headers, content=body)
         except httpx.TimeoutException:
             raise AxisError(operation, f"no answer from {self.base_url} within {self._timeout:g} s") from None
         except httpx.TransportError as error:
             raise AxisError(
                 operation, f"cannot reach {self.base_url}: {type(error).__name__}: {error}"
             ) from None
-        body = _answer(operation, response)
+        answer = _answer(operation, response)
         try:
-            return read(body)
+            return read(answer)
         except _Malformed as error:
             raise AxisError(
                 operation, f"the answer is malformed: {error}", http_status=response.status_code
             ) from None
 
-    def _timestamp(self) -> int:
-        # The axis refuses the same signed request twice: two identical calls within one millisecond
-        # would be signed identically, so each call's timestamp is later than the previous one's.
-        self._last_ms = max(time.time_ns() // 1_000_000, self._last_ms + 1)
-        return self._last_ms
+    def _timestamp(self) -> str:
+        """Now, in the SDK's format and the configured zone, at least a millisecond after the
+        previous call's: two identical calls are then never signed identically."""
+        now = self._clock().astimezone(self._zone)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last is not None and now <= self._last:
+            now = self._last + timedelta(milliseconds=1)
+        self._last = now
+        return sdk_timestamp(now)
 
 
 class _Malformed(ValueError):
@@ -289,16 +348,34 @@ def _nothing(body: dict[str, Any]) -> None:
     return None
 
 
-def _sent_recipients(body: dict[str, Any]) -> list[SentRecipient]:
+def _sent_edocs(body: dict[str, Any]) -> list[SentEdoc]:
     return [
-        SentRecipient(
-            to=_text(row, "to", required=True),
-            status=_text(row, "status"),
-            updated_time=_text(row, "updated_time"),
-            description=_text(row, "description"),
+        SentEdoc(
+            sender_doc_id=_text(row, "senderDocId"),
+            receiver_doc_id=_text(row, "receiverDocId"),
+            from_code=_text(row, "fromCode"),
+            to_code=_text(row, "toCode", required=True),
+            message_type=_text(row, "messageType"),
+            service_type=_text(row, "serviceType"),
+            title=_text(row, "title"),
+            notation=_text(row, "notation"),
+            sent_time=_text(row, "sentTime"),
+            received_time=_text(row, "receivedTime"),
+            send_status=_text(row, "sendStatus"),
+            send_status_desc=_text(row, "sendStatusDesc"),
+            receive_status=_text(row, "receiveStatus"),
+            receive_status_desc=_text(row, "receiveStatusDesc"),
+            document_id=_text(row, "documentId"),
         )
         for row in _rows(body)
     ]
+
+
+def _count(body: dict[str, Any]) -> int:
+    value = body.get("count")
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise _Malformed("`count` is not a whole number")
+    return int(value)
 
 
 def _agencies(body: dict[str, Any]) -> list[AxisAgency]:

@@ -1,9 +1,17 @@
-"""The axis protocol (docs/axis-protocol.md), both sides of it: signing a request's parameter headers,
-reading and checking a signed request, and the JSON answers with the HTTP status of each ErrorCode.
+"""The axis protocol as the official client SDK speaks it (docs/axis-protocol.md,
+shared/reference/vxp-sdk.md), both sides of it: signing a request's parameters exactly as the SDK
+does, reading and checking a signed request, and the JSON answers with the HTTP status of each
+ErrorCode.
 
 The hub's client, the simulator and the hub's own `/vxp` server all use this module, so they agree
-on every byte. It does no I/O and reads no clock (callers pass `now_ms`), except for the default
-timestamp of `sign`.
+on every byte. It does no I/O and reads no clock: callers pass the moment.
+
+What the SDK puts on the wire, in short: every signed parameter `k` travels as the header
+`XroadVnpt-k`; `XroadVnpt-sign-header` is a compact JSON object of `"XroadVnpt-k": "value"` in the
+iteration order of a Java HashMap; `XroadVnpt-sign-header-key` lists the same keys without the
+prefix; `XroadVnpt-hash-header` is the hex HMAC-SHA256 of the JSON text under the secret. The
+timestamp is `ddMMyyyy'T'HHmmss+SSSS` in local time, taken once per SDK object, so a server verifies
+the JSON exactly as received and cannot refuse a timestamp or a signature it has seen before.
 """
 
 from __future__ import annotations
@@ -12,41 +20,60 @@ import hashlib
 import hmac
 import json
 import re
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
+from typing import Any
 from urllib.parse import quote, unquote
 
 PREFIX = "XroadVnpt-"
-TIMESTAMP_WINDOW_SECONDS = 300
+SDK_USER_AGENT = "JAVASDKAgent/1.0.0 XRoad/VPCP"
+SDK_VERSION = "3.0.201608"  # XroadVnpt-version: sent by the SDK, never signed
 
 SYSTEM_ID = "systemid"
 TIMESTAMP = "timestamp"
+CONTENT_TYPE = "Content-Type"
+VERSION = "version"
 SIGN_HEADER_KEY = "sign-header-key"
 SIGN_HEADER = "sign-header"
 HASH_HEADER = "hash-header"
 SIGNING_HEADERS = (SIGN_HEADER_KEY, SIGN_HEADER, HASH_HEADER)
 
+JSON_TYPE = "application/json"
+OCTET_STREAM = "application/octet-stream"
 SERVICE_TYPE = "eDoc"
 FILE_PART = "file_doc"
+CRLF = b"\r\n"  # the SDK appends it to the file it sends
+
+#: The freshness window of a system in strict mode (off by default: the SDK reuses its timestamp).
+FRESHNESS_WINDOW_SECONDS = 300
 
 _PREFIX_LOWER = PREFIX.lower()
-_RESERVED = frozenset({SYSTEM_ID, TIMESTAMP, *SIGNING_HEADERS})
+_RESERVED = frozenset(
+    name.lower() for name in (SYSTEM_ID, TIMESTAMP, CONTENT_TYPE, VERSION, *SIGNING_HEADERS)
+)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 token)
 # Printable ASCII without surrounding blanks: HTTP strips those, and the signed value would then differ.
 _VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
 _HMAC_HEX = re.compile(r"[0-9a-f]{64}")
-_MILLIS = re.compile(r"[0-9]{1,15}")
+_SDK_TIMESTAMP = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{4})T([0-9]{2})([0-9]{2})([0-9]{2})\+([0-9]{4})")
 
 
 class Operation(StrEnum):
     SEND_EDOC = "sendEdoc"
     GET_RECEIVED_EDOC_LIST = "getReceivedEdocList"
     GET_EDOC = "getEdoc"
+    DOWNLOAD_EDOC = "downloadEdoc"
     UPDATE_STATUS = "updateStatus"
     GET_SENT_EDOC_LIST = "getSentEdocList"
+    COUNT_RECEIVE_EDOC = "countReceiveEdoc"
+    COUNT_RECEIVE_STATUS = "countReceiveStatus"
     GET_AGENCIES_LIST = "getAgenciesList"
+    GET_AGENCIES_LIST_QD20 = "getAgenciesListQD20"
+    GET_SYNCHRONIZE_UNIT = "getSynchronizeUnit"
+    REGISTER_AGENCY = "registerAgency"
+    DELETE_AGENCY = "deleteAgency"
 
 
 class MessageType(StrEnum):
@@ -63,7 +90,7 @@ class AckStatus(StrEnum):
     FAIL = "fail"
 
 
-PENDING = "pending"  # getSentEdocList: no system serves that recipient, so nobody has picked it up
+PENDING = "pending"  # getSentEdocList: on its way, nobody has picked it up yet
 
 
 class ErrorCode(StrEnum):
@@ -106,22 +133,271 @@ class ProtocolError(Exception):
         return HTTP_STATUS[self.code]
 
 
+# --- answers ---------------------------------------------------------------------------------------
+
+
 def ok(**data: object) -> dict[str, object]:
     """The body of a successful answer, with the operation's data (`DocId=…`, `data=…`)."""
     return {"status": "OK", "ErrorCode": ErrorCode.OK.value, "ErrorDesc": "", **data}
 
 
-def failure(code: ErrorCode, description: str) -> dict[str, object]:
-    return {"status": "FAIL", "ErrorCode": code.value, "ErrorDesc": description}
+def failure(code: ErrorCode, description: str, operation: str | None = None) -> dict[str, object]:
+    """A refusal. sendEdoc's always carries `"DocId": ""`: the SDK reads DocId even from a FAIL answer
+    and throws without it, so its user would never see the ErrorCode."""
+    body: dict[str, object] = {"status": "FAIL", "ErrorCode": code.value, "ErrorDesc": description}
+    if operation == Operation.SEND_EDOC:
+        body["DocId"] = ""
+    return body
+
+
+def ascii_json(body: object) -> bytes:
+    """An answer's bytes: compact JSON with every non-ASCII character escaped, since the SDK reads
+    sendEdoc's answer as US-ASCII (and escaped JSON reads the same in any other encoding)."""
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+# --- the SDK's ways of writing things --------------------------------------------------------------
 
 
 def file_hash(content: bytes) -> str:
-    """`hash-file`: lower-case hex SHA-256 of the file's bytes."""
-    return hashlib.sha256(content).hexdigest()
+    """`hash-file` as the SDK writes it: SHA-256, each byte in lower-case hex **without** zero-padding
+    (0x0a is `a`), so it may be shorter than 64 characters."""
+    return "".join(format(byte, "x") for byte in hashlib.sha256(content).digest())
+
+
+def sdk_timestamp(moment: datetime) -> str:
+    """`ddMMyyyy'T'HHmmss+SSSS` of an aware moment in its own time zone: `+SSSS` is a literal `+`
+    and the milliseconds padded to four digits, not a UTC offset."""
+    return f"{moment:%d%m%Y}T{moment:%H%M%S}+{moment.microsecond // 1000:04d}"
+
+
+def parse_sdk_timestamp(text: str, zone: tzinfo) -> datetime | None:
+    """The moment an SDK timestamp names, read as local time in `zone`; None if it is not one."""
+    match = _SDK_TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second, millis = (int(part) for part in match.groups())
+    if millis > 999:
+        return None
+    try:
+        return datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=zone)
+    except ValueError:
+        return None
+
+
+def gson_json(pairs: Iterable[tuple[str, str]]) -> str:
+    """A JSON object of text values as Gson's `JsonObject.toString()` writes it: compact, in the
+    given order, escaping only `"`, `\\`, control characters and U+2028/U+2029 (not `<>&='`, `/` or
+    non-ASCII)."""
+    return "{" + ",".join(f"{_gson_string(name)}:{_gson_string(value)}" for name, value in pairs) + "}"
+
+
+_GSON_SHORT = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\b": "\\b", "\n": "\\n", "\r": "\\r", "\f": "\\f"}
+
+
+def _gson_string(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _GSON_SHORT:
+            out.append(_GSON_SHORT[char])
+        elif ord(char) < 0x20 or char in "\u2028\u2029":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def java_hash_map_order(keys: Iterable[str]) -> list[str]:
+    """The iteration order of a `java.util.HashMap<String, …>` into which `keys` were put in this
+    order (a key put again keeps its place). Buckets are `(h ^ h >>> 16) & (capacity - 1)` of
+    `String.hashCode`; the table starts at 16 and doubles once it holds more than 3/4 of that (or a
+    bucket reaches 8 entries below 64); entries of one bucket keep their insertion order. (A bucket
+    of 8 in a table of 64 or more becomes a tree in Java; no set of signed keys comes near that.)"""
+    capacity = 16
+    buckets: list[list[str]] = [[] for _ in range(capacity)]
+    size = 0
+    for key in keys:
+        index = _spread(_java_string_hash(key)) & (capacity - 1)
+        if key in buckets[index]:
+            continue
+        buckets[index].append(key)
+        size += 1
+        while size > capacity * 3 // 4 or (capacity < 64 and any(len(b) >= 8 for b in buckets)):
+            capacity *= 2
+            resized: list[list[str]] = [[] for _ in range(capacity)]
+            for bucket in buckets:
+                for known in bucket:
+                    resized[_spread(_java_string_hash(known)) & (capacity - 1)].append(known)
+            buckets = resized
+    return [key for bucket in buckets for key in bucket]
+
+
+def _java_string_hash(text: str) -> int:
+    value = 0
+    encoded = text.encode("utf-16-be")
+    for index in range(0, len(encoded), 2):  # Java hashes UTF-16 code units
+        value = (31 * value + int.from_bytes(encoded[index : index + 2], "big")) & 0xFFFFFFFF
+    return value
+
+
+def _spread(hash_code: int) -> int:
+    return hash_code ^ (hash_code >> 16)
+
+
+# --- signing (the client's side) -------------------------------------------------------------------
+
+
+def sign(
+    system_id: str,
+    secret: str,
+    params: Mapping[str, str],
+    *,
+    timestamp: str,
+    content_type: str = JSON_TYPE,
+) -> dict[str, str]:
+    """The HTTP headers the SDK sends for a call with these parameters (as the caller's JSON names
+    them, in the order the SDK puts them: the call's JSON keys, then `hash-file`), by `system_id`
+    with `secret` and `timestamp` (`sdk_timestamp`). The signed keys are `timestamp`, `systemid`,
+    `Content-Type` and `params`, in Java HashMap order, as a freshly built SDK object sends them.
+
+    Raises ValueError for a parameter name that is not an HTTP token or is reserved by the scheme,
+    two names that differ only in case, or a value HTTP would not carry unchanged (non-ASCII,
+    control characters, leading or trailing blanks)."""
+    if not system_id:
+        raise ValueError("the system id is empty")
+    values = {TIMESTAMP: timestamp, SYSTEM_ID: system_id, CONTENT_TYPE: content_type}
+    for name, value in params.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"parameter name {name!r} is not an HTTP header name")
+        if name.lower() in _RESERVED:
+            raise ValueError(f"parameter name {name!r} is reserved by the signing scheme")
+        if any(name.lower() == known.lower() for known in values):
+            raise ValueError(f"parameter {name!r} is given twice (names are case-insensitive)")
+        values[name] = value
+    for name, value in values.items():
+        if not _VALUE.fullmatch(value):
+            raise ValueError(
+                f"the value of {name!r} must be printable ASCII without leading or trailing blanks"
+            )
+    order = java_hash_map_order(values)
+    signed_json = gson_json((PREFIX + name, values[name]) for name in order)
+    headers = {PREFIX + name: values[name] for name in order}
+    headers[CONTENT_TYPE] = content_type
+    headers[PREFIX + SIGN_HEADER_KEY] = ";".join(order)
+    headers[PREFIX + SIGN_HEADER] = signed_json
+    headers[PREFIX + HASH_HEADER] = hmac_hex(secret, signed_json)
+    headers["User-Agent"] = SDK_USER_AGENT
+    headers[PREFIX + VERSION] = SDK_VERSION
+    return headers
+
+
+def hmac_hex(secret: str, signed_json: str) -> str:
+    """`XroadVnpt-hash-header`: HMAC-SHA256 keyed with the secret's UTF-8 bytes as configured."""
+    return hmac.new(secret.encode("utf-8"), signed_json.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# --- reading a signed request (the server's side) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request whose signing headers are consistent; not yet verified against a secret."""
+
+    system_id: str
+    timestamp: str  # as signed: ddMMyyyy'T'HHmmss+SSSS
+    params: tuple[tuple[str, str], ...]  # every signed key (without the prefix, case kept) and value
+    signature: str  # XroadVnpt-hash-header
+    signed_json: str  # XroadVnpt-sign-header exactly as received
+
+    def param(self, name: str, *, spelled: bool = False) -> str | None:
+        """A signed parameter, its name compared case-insensitively (None when not signed). Two
+        spellings with different values (`docId` left over from an earlier call of a reused SDK
+        object, `docid` of this one) are ErrorCode 10 naming both: acting on either could act on
+        the wrong package. With `spelled`, the parameter signed exactly as `name` wins over other
+        spellings: an operation that reads (getEdoc's `docId`) is not held up by what an earlier
+        call of the same object left (updateStatus's `docid`)."""
+        if spelled:
+            for key, value in self.params:
+                if key == name:
+                    return value
+        return _param(self.params, name, ErrorCode.INVALID_REQUEST)
+
+    def moment(self, zone: tzinfo) -> datetime:
+        parsed = parse_sdk_timestamp(self.timestamp, zone)
+        assert parsed is not None  # read_request checked it
+        return parsed
+
+
+HeaderSource = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def read_request(headers: HeaderSource) -> SignedRequest:
+    """The signed parameters of a request, after the structural checks of the scheme, all ErrorCode
+    15: a signing header missing, repeated or malformed; JSON keys without the `XroadVnpt-` prefix;
+    the key list and the JSON naming different keys; `systemid` or `timestamp` not signed, or the
+    timestamp not in the SDK's format; a signed value without its `XroadVnpt-` header or differing
+    from it; an `XroadVnpt-` header (other than `version`) that is not signed. The signature itself
+    is checked by `verify`."""
+    received = _protocol_headers(headers)
+    signing: dict[str, str] = {}
+    for name in SIGNING_HEADERS:
+        copies = received.pop(name, [])
+        if not copies or not copies[0]:
+            raise _refused(f"the header {PREFIX}{name} is missing")
+        if len(copies) > 1:
+            raise _refused(f"the header {PREFIX}{name} is sent more than once")
+        signing[name] = copies[0]
+    signature = signing[HASH_HEADER]
+    if not _HMAC_HEX.fullmatch(signature):
+        raise _refused(f"{PREFIX}{HASH_HEADER} is not 64 lower-case hex digits (HMAC-SHA256)")
+    signed_json = signing[SIGN_HEADER]
+    params = _signed_values(signed_json)
+    names = signing[SIGN_HEADER_KEY].split(";")
+    if "" in names or len(set(names)) != len(names):
+        raise _refused(f"{PREFIX}{SIGN_HEADER_KEY} must list distinct names separated by ';'")
+    if set(names) != {key for key, _ in params}:
+        raise _refused(
+            f"{PREFIX}{SIGN_HEADER_KEY} and the keys of {PREFIX}{SIGN_HEADER} (without their "
+            f"{PREFIX} prefix) name different parameters"
+        )
+    _match_headers(params, received)
+    system_id, timestamp = (_identity(params, name) for name in (SYSTEM_ID, TIMESTAMP))
+    if parse_sdk_timestamp(timestamp, _ANY_ZONE) is None:
+        raise _refused(
+            f"{PREFIX}{TIMESTAMP} {timestamp!r} is not ddMMyyyy'T'HHmmss+SSSS (the SDK's format, local time)"
+        )
+    return SignedRequest(
+        system_id=system_id, timestamp=timestamp, params=params, signature=signature, signed_json=signed_json
+    )
+
+
+def verify(request: SignedRequest, secret: str) -> None:
+    """ErrorCode 15 unless the signature is the HMAC of the signed JSON, exactly as received,
+    under `secret`."""
+    if not hmac.compare_digest(hmac_hex(secret, request.signed_json), request.signature):
+        raise _refused(
+            f"{PREFIX}{HASH_HEADER} does not match: wrong secret, or the signed headers were changed"
+        )
+
+
+def check_fresh(
+    request: SignedRequest, *, now: datetime, zone: tzinfo, window_seconds: int = FRESHNESS_WINDOW_SECONDS
+) -> None:
+    """Strict mode only: ErrorCode 15 unless the timestamp, read in `zone`, is at most
+    `window_seconds` away from `now`, either way. (An SDK object keeps its timestamp for hours.)"""
+    skew = request.moment(zone) - now
+    if abs(skew) > timedelta(seconds=window_seconds):
+        direction = "ahead of" if skew > timedelta(0) else "behind"
+        raise _refused(
+            f"{PREFIX}{TIMESTAMP} is {abs(skew.total_seconds()):g} s {direction} the server's clock; "
+            f"this system is in strict mode, which accepts at most {window_seconds} s either way: "
+            "build a new SDK service object for each call"
+        )
 
 
 def encode_description(text: str) -> str:
-    """`description` of updateStatus: percent-encoded UTF-8, so that the header value is ASCII."""
+    """`description` of updateStatus (the hub's extension): percent-encoded UTF-8, so that the header
+    value is ASCII."""
     return quote(text, safe="")
 
 
@@ -134,190 +410,97 @@ def decode_description(value: str) -> str:
         ) from None
 
 
-def sign(
-    system_id: str, secret: str, params: Mapping[str, str], *, now_ms: int | None = None
-) -> dict[str, str]:
-    """The HTTP headers of a request with these parameters (logical names, e.g. `docId`), signed by
-    `system_id` with `secret` at `now_ms` (default: now).
-
-    Raises ValueError for a parameter name that is not an HTTP token or is reserved by the scheme,
-    two names that differ only in case, or a value HTTP would not carry unchanged (non-ASCII,
-    control characters, leading or trailing blanks)."""
-    timestamp = str(time.time_ns() // 1_000_000 if now_ms is None else now_ms)
-    logical = {SYSTEM_ID: system_id, TIMESTAMP: timestamp}
-    for name, value in params.items():
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"parameter name {name!r} is not an HTTP header name")
-        if name.lower() in _RESERVED:
-            raise ValueError(f"parameter name {name!r} is reserved by the signing scheme")
-        if any(name.lower() == known.lower() for known in logical):
-            raise ValueError(f"parameter {name!r} is given twice (names are case-insensitive)")
-        logical[name] = value
-    for name, value in logical.items():
-        if not _VALUE.fullmatch(value):
-            raise ValueError(
-                f"the value of {name!r} must be printable ASCII without leading or trailing blanks"
-            )
-    if not system_id:
-        raise ValueError("the system id is empty")
-    signed_json = json.dumps(logical, ensure_ascii=True, separators=(",", ":"))
-    headers = {PREFIX + name: value for name, value in logical.items()}
-    headers[PREFIX + SIGN_HEADER_KEY] = ";".join(logical)
-    headers[PREFIX + SIGN_HEADER] = signed_json
-    headers[PREFIX + HASH_HEADER] = _hmac(secret, signed_json)
-    return headers
+_ANY_ZONE = UTC  # only to check a timestamp's format: every zone has the same calendar
 
 
-@dataclass(frozen=True)
-class SignedRequest:
-    """A request whose signing headers are consistent; not yet verified against a secret."""
-
-    system_id: str
-    timestamp_ms: int
-    params: dict[str, str]  # every signed logical header, names lower-cased, systemid and timestamp too
-    signature: str  # XroadVnpt-hash-header
-    signed_json: str  # XroadVnpt-sign-header exactly as received
-
-    def param(self, name: str) -> str | None:
-        return self.params.get(name.lower())
-
-
-def read_request(headers: Mapping[str, str], *, required: Iterable[str] = ()) -> SignedRequest:
-    """The signed parameters of a request, after the structural checks of the scheme.
-
-    ErrorCode 15 when a signing header is missing or malformed, `systemid` or `timestamp` is not
-    signed, the signed names and the JSON disagree, a signed value differs from its `XroadVnpt-`
-    header, or an `XroadVnpt-` parameter header is not signed. ErrorCode 10 when a `required`
-    parameter is missing or empty. The signature itself is checked by `verify`."""
-    received = _protocol_headers(headers)
-    for name in SIGNING_HEADERS:
-        if not received.get(name):
-            raise _refused(f"the header {PREFIX}{name} is missing")
-    signature = received[HASH_HEADER]
-    if not _HMAC_HEX.fullmatch(signature):
-        raise _refused(f"{PREFIX}{HASH_HEADER} is not 64 lower-case hex digits (HMAC-SHA256)")
-    signed_json = received[SIGN_HEADER]
-    signed = _signed_values(signed_json)
-    names = [name.strip().lower() for name in received[SIGN_HEADER_KEY].split(";")]
-    if "" in names or len(set(names)) != len(names):
-        raise _refused(f"{PREFIX}{SIGN_HEADER_KEY} must list distinct names separated by ';'")
-    if set(names) != set(signed):
-        raise _refused(f"{PREFIX}{SIGN_HEADER_KEY} and the names in {PREFIX}{SIGN_HEADER} differ")
-    for name in (SYSTEM_ID, TIMESTAMP):
-        if name not in signed:
-            raise _refused(f"{PREFIX}{name} is not signed")
-    for name, value in signed.items():
-        if name not in received:
-            raise _refused(f"{PREFIX}{name} is signed but the header is not sent")
-        if received[name] != value:
-            raise _refused(f"{PREFIX}{name} differs from its signed value")
-    for name in received:
-        if name not in signed and name not in SIGNING_HEADERS:
-            raise _refused(f"the header {PREFIX}{name} is not signed")
-    if not _MILLIS.fullmatch(signed[TIMESTAMP]):
-        raise _refused(f"{PREFIX}{TIMESTAMP} is not milliseconds since the epoch")
-    if not signed[SYSTEM_ID]:
-        raise _refused(f"{PREFIX}{SYSTEM_ID} is empty")
-    for name in required:
-        if not signed.get(name.lower()):
-            raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the parameter {PREFIX}{name} is missing")
-    return SignedRequest(
-        system_id=signed[SYSTEM_ID],
-        timestamp_ms=int(signed[TIMESTAMP]),
-        params=signed,
-        signature=signature,
-        signed_json=signed_json,
-    )
-
-
-def verify(
-    request: SignedRequest, secret: str, *, now_ms: int, window_seconds: int = TIMESTAMP_WINDOW_SECONDS
-) -> None:
-    """ErrorCode 15 unless the signature is the HMAC of the signed JSON under `secret` and the
-    timestamp is at most `window_seconds` away from `now_ms`, either way."""
-    if not hmac.compare_digest(_hmac(secret, request.signed_json), request.signature):
-        raise _refused(
-            f"{PREFIX}{HASH_HEADER} does not match: wrong secret, or the signed headers were changed"
+def _param(params: Sequence[tuple[str, str]], name: str, code: ErrorCode) -> str | None:
+    found = [(key, value) for key, value in params if key.lower() == name.lower()]
+    if len({value for _, value in found}) > 1:
+        both = " and ".join(f"{PREFIX}{key}={value!r}" for key, value in found)
+        raise ProtocolError(
+            code,
+            f"{both} are both signed and differ: which one is meant is unclear (an SDK object "
+            "reused across calls signs its earlier parameters again); send one of them",
         )
-    skew_ms = request.timestamp_ms - now_ms
-    if abs(skew_ms) > window_seconds * 1000:
-        direction = "ahead of" if skew_ms > 0 else "behind"
-        raise _refused(
-            f"{PREFIX}{TIMESTAMP} is {abs(skew_ms) / 1000:g} s {direction} the server's clock; "
-            f"at most {window_seconds} s either way is accepted"
-        )
+    return found[0][1] if found else None
 
 
-class ReplayGuard:
-    """The signed requests accepted recently, in memory, to refuse the same one a second time.
-
-    Consult it only after `verify`, so that unsigned garbage takes no room. A request passes `verify`
-    while its timestamp is within the window on either side of the clock, so the same request can come
-    back until up to two windows after it was first seen: entries are kept that long."""
-
-    def __init__(self, window_seconds: int = TIMESTAMP_WINDOW_SECONDS) -> None:
-        self._keep_ms = 2 * window_seconds * 1000
-        self._seen: dict[tuple[str, str], int] = {}  # in the order first seen
-
-    def first_time(self, system_id: str, signature: str, *, now_ms: int) -> bool:
-        """True, and remembered, the first time; False for a replay."""
-        self._forget(now_ms)
-        key = (system_id, signature)
-        if key in self._seen:
-            return False
-        self._seen[key] = now_ms
-        return True
-
-    def _forget(self, now_ms: int) -> None:
-        while self._seen:
-            key, seen_ms = next(iter(self._seen.items()))
-            if now_ms - seen_ms <= self._keep_ms:
-                return
-            del self._seen[key]
-
-
-def _hmac(secret: str, signed_json: str) -> str:
-    return hmac.new(secret.encode("utf-8"), signed_json.encode("ascii"), hashlib.sha256).hexdigest()
+def _identity(params: Sequence[tuple[str, str]], name: str) -> str:
+    """`systemid` or `timestamp`: signed, once, not empty (else ErrorCode 15)."""
+    value = _param(params, name, ErrorCode.BAD_CREDENTIALS)
+    if value is None:
+        raise _refused(f"{PREFIX}{name} is not signed")
+    if not value:
+        raise _refused(f"{PREFIX}{name} is empty")
+    return value
 
 
 def _refused(description: str) -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_CREDENTIALS, description)
 
 
-def _protocol_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The `XroadVnpt-` headers by lower-cased name without the prefix. A repeated one is refused:
-    the server could read one copy while the signature covers another."""
-    found: dict[str, str] = {}
-    # starlette's Headers.items() lists a repeated header once per copy; a plain Mapping has one.
-    for name, value in headers.items():
+def _header_text(value: str) -> str:
+    """A header value as text. Servers hand header bytes over as Latin-1; the SDK writes UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def _protocol_headers(headers: HeaderSource) -> dict[str, list[str]]:
+    """Every copy of the `XroadVnpt-` headers by lower-cased name without the prefix. Copies are
+    kept: a reused SDK object sends `XroadVnpt-docId` and `XroadVnpt-docid`, one HTTP name twice."""
+    if hasattr(headers, "multi_items"):  # httpx.Headers: items() would join repeats
+        pairs: Iterable[tuple[str, str]] = headers.multi_items()
+    elif isinstance(headers, Mapping):
+        pairs = headers.items()  # starlette's Headers lists a repeated header once per copy
+    else:
+        pairs = headers
+    found: dict[str, list[str]] = {}
+    for name, value in pairs:
         lowered = name.lower()
-        if not lowered.startswith(_PREFIX_LOWER):
-            continue
-        logical = lowered[len(_PREFIX_LOWER) :]
-        if logical in found:
-            raise _refused(f"the header {PREFIX}{logical} is sent more than once")
-        found[logical] = value
+        if lowered.startswith(_PREFIX_LOWER):
+            found.setdefault(lowered[len(_PREFIX_LOWER) :], []).append(_header_text(value))
     return found
 
 
-def _signed_values(signed_json: str) -> dict[str, str]:
-    """The JSON object of XroadVnpt-sign-header, names lower-cased."""
+def _match_headers(params: Sequence[tuple[str, str]], received: dict[str, list[str]]) -> None:
+    """Each signed value has its own header copy, and each header copy is signed."""
+    signed: dict[str, list[str]] = {}
+    for key, value in params:
+        signed.setdefault(key.lower(), []).append(value)
+    for name, values in signed.items():
+        copies = received.get(name, [])
+        if not copies:
+            raise _refused(f"{PREFIX}{name} is signed but the header is not sent")
+        if sorted(copies) != sorted(values):
+            raise _refused(f"{PREFIX}{name} differs from its signed value")
+    for name in received:
+        if name not in signed and name != VERSION:
+            raise _refused(f"the header {PREFIX}{name} is not signed")
 
-    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
-        values: dict[str, object] = {}
-        for name, value in pairs:
-            if name.lower() in values:
-                raise ValueError(f"{name!r} is given twice")
-            values[name.lower()] = value
-        return values
 
-    malformed = _refused(f"{PREFIX}{SIGN_HEADER} must be an ASCII JSON object of names and text values")
-    if not signed_json.isascii():
-        raise malformed
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in order, duplicates kept."""
+
+
+def _signed_values(signed_json: str) -> tuple[tuple[str, str], ...]:
+    """The keys (without the prefix) and values of XroadVnpt-sign-header, in its order."""
+    malformed = _refused(f"{PREFIX}{SIGN_HEADER} must be a JSON object of names and text values")
+
     try:
-        signed = json.loads(signed_json, object_pairs_hook=unique)
+        parsed = json.loads(signed_json, object_pairs_hook=_Pairs)
     except ValueError:
         raise malformed from None
-    if not isinstance(signed, dict) or not all(isinstance(value, str) for value in signed.values()):
+    if not isinstance(parsed, _Pairs) or not all(isinstance(value, str) for _, value in parsed):
         raise malformed
-    return signed
+    keys = [key for key, _ in parsed]
+    if len(set(keys)) != len(keys):
+        raise _refused(f"{PREFIX}{SIGN_HEADER} names a key twice")
+    unprefixed = [key for key in keys if not key.lower().startswith(_PREFIX_LOWER)]
+    if unprefixed:
+        raise _refused(
+            f"the keys of {PREFIX}{SIGN_HEADER} carry the {PREFIX} prefix, as the SDK writes them "
+            f'(`"{PREFIX}{unprefixed[0]}"`), not {unprefixed[0]!r}'
+        )
+    return tuple((key[len(PREFIX) :], value) for key, value in parsed)

@@ -1,8 +1,11 @@
 """The national-axis simulator (`lienthong dev axis-sim`): the server side of docs/axis-protocol.md,
 in memory, standing in for the axis in tests and demos.
 
-It checks what the axis checks (signature, timestamp window, replays, the edXML with the hub's own
-hardened reader, who may send for whom, the directory) and keeps every package with one
+It checks what the real axis can be expected to check, in the official SDK's format
+(shared/reference/vxp-sdk.md): the signature over `XroadVnpt-sign-header` exactly as received, the
+SDK's timestamp format, `hash-file` in the SDK's unpadded hex, the edXML with the hub's own hardened
+reader, who may send for whom, the directory. Like the real axis it cannot refuse a reused timestamp
+or a repeated signature (an SDK object keeps both for hours). It keeps every package with one
 acknowledgement per receiving system. Each agency code is served by the system whose pattern names
 it most specifically (`*.H62` for a whole province, an exact code for one agency), so every recipient
 has at most one receiving system, as on the real axis.
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import re
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -35,19 +38,19 @@ from starlette.formparsers import MultiPartException
 from app.agencies.codes import AgencyCode, CodePattern, InvalidAgencyCode
 from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_directory_file
 from app.axis.protocol import (
+    CRLF,
     FILE_PART,
     HTTP_STATUS,
     PENDING,
     PREFIX,
     SERVICE_TYPE,
-    TIMESTAMP_WINDOW_SECONDS,
     AckStatus,
     ErrorCode,
     MessageType,
     Operation,
     ProtocolError,
-    ReplayGuard,
     SignedRequest,
+    ascii_json,
     decode_description,
     failure,
     file_hash,
@@ -56,7 +59,7 @@ from app.axis.protocol import (
     verify,
 )
 from app.edxml.formats import format_timestamp, parse_date
-from app.edxml.model import EdxmlDocument
+from app.edxml.model import STATUS_MEANINGS, EdxmlDocument
 from app.edxml.parser import read_message
 from app.kit.clock import VIETNAM
 from app.kit.errors import HubError
@@ -69,10 +72,15 @@ _REQUIRED: dict[Operation, tuple[str, ...]] = {
     Operation.SEND_EDOC: ("from", "servicetype", "messagetype", "hash-file"),
     Operation.GET_RECEIVED_EDOC_LIST: ("servicetype",),
     Operation.GET_EDOC: ("docId",),
+    Operation.DOWNLOAD_EDOC: ("docId",),
     Operation.UPDATE_STATUS: ("docId", "status"),
-    Operation.GET_SENT_EDOC_LIST: ("docId",),
+    Operation.GET_SENT_EDOC_LIST: (),
+    Operation.COUNT_RECEIVE_EDOC: (),
+    Operation.COUNT_RECEIVE_STATUS: (),
     Operation.GET_AGENCIES_LIST: (),
 }
+#: At most this many rows per getSentEdocList without a docId, newest first.
+SENT_LIST_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ class _Message:
     recipients: tuple[str, ...]
     document_id: str
     code: str  # số/ký hiệu
+    title: str  # the subject; for a status message, its description
+    status_code: str = ""  # a status message's StatusCode (01–16)
 
 
 @dataclass
@@ -176,6 +186,8 @@ class _Package:
     message_type: MessageType
     document_id: str
     code: str  # số/ký hiệu
+    title: str
+    status_code: str  # a status message's StatusCode, else ""
     content: bytes
     created: datetime
     acks: dict[str, _Ack]  # by receiving system id
@@ -184,9 +196,7 @@ class _Package:
 class _Axis:
     """The simulated axis's state and operations."""
 
-    def __init__(
-        self, systems: Sequence[SimulatedSystem], directory: Sequence[AgencyRecord], window_seconds: int
-    ) -> None:
+    def __init__(self, systems: Sequence[SimulatedSystem], directory: Sequence[AgencyRecord]) -> None:
         self.systems = {system.system_id: system for system in systems}
         if len(self.systems) != len(systems):
             raise ValueError("two systems have the same id")
@@ -197,7 +207,6 @@ class _Axis:
                     raise ValueError(
                         f"{pattern} is served by both {owners[pattern.text]} and {system.system_id}"
                     )
-        self.window_seconds = window_seconds
         self.initial_directory = tuple(directory)
         self.reset()
 
@@ -205,7 +214,6 @@ class _Axis:
         self.directory = {record.code: record for record in self.initial_directory}
         self.packages: dict[str, _Package] = {}
         self.faults: list[_Fault] = []
-        self.replays = ReplayGuard(self.window_seconds)
 
     def serving_system(self, code: str) -> str | None:
         """The system that receives for `code`: the one whose pattern matches it most specifically."""
@@ -232,17 +240,14 @@ class _Axis:
         return None
 
     def authenticate(self, headers: Mapping[str, str], required: Iterable[str]) -> SignedRequest:
-        request = read_request(headers, required=required)
+        request = read_request(headers)
         system = self.systems.get(request.system_id)
         if system is None:
             raise ProtocolError(ErrorCode.BAD_CREDENTIALS, f"unknown system id {request.system_id!r}")
-        now_ms = time.time_ns() // 1_000_000
-        verify(request, system.secret, now_ms=now_ms, window_seconds=self.window_seconds)
-        if not self.replays.first_time(system.system_id, request.signature, now_ms=now_ms):
-            raise ProtocolError(
-                ErrorCode.BAD_CREDENTIALS,
-                "this signed request was already received (a replay): sign each request anew",
-            )
+        verify(request, system.secret)
+        for name in required:
+            if not request.param(name):
+                raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the parameter {PREFIX}{name} is missing")
         return request
 
     async def send_edoc(self, caller: str, request: SignedRequest, http: Request) -> dict[str, object]:
@@ -251,9 +256,7 @@ class _Axis:
         from_code = request.param("from") or ""
         if self.serving_system(from_code) != caller:
             raise ProtocolError(ErrorCode.SENDER_NOT_SERVED, f"{from_code} is not served by system {caller}")
-        content = await _file(http)
-        if file_hash(content) != (request.param("hash-file") or "").lower():
-            raise ProtocolError(ErrorCode.FILE_ERROR, f"{PREFIX}hash-file is not the SHA-256 of {FILE_PART}")
+        content = await _file(http, request.param("hash-file") or "")
         message = _read_edxml(content)
         if message.kind is not message_type:
             raise ProtocolError(
@@ -283,6 +286,8 @@ class _Axis:
             message_type=message.kind,
             document_id=message.document_id,
             code=message.code,
+            title=message.title,
+            status_code=message.status_code,
             content=content,
             created=now,
             acks=acks,
@@ -305,20 +310,37 @@ class _Axis:
             rows.append(
                 {
                     "docId": package.doc_id,
+                    "serviceType": SERVICE_TYPE,
+                    "messageType": package.message_type.value,
+                    "created_time": format_timestamp(package.created),
+                    "updated_time": format_timestamp(ack.updated),
                     "from": package.from_code,
                     "to": list(ack.recipients),
-                    "messageType": package.message_type.value,
                     "status": ack.status.value,
-                    "created_time": format_timestamp(package.created),
+                    "status_desc": ack.description,
                     "documentId": package.document_id,
                     "code": package.code,
                 }
             )
         return {"data": rows}
 
+    def count(self, caller: str, message_type: MessageType) -> dict[str, object]:
+        waiting = [
+            package
+            for package in self.packages.values()
+            if package.message_type is message_type
+            and caller in package.acks
+            and package.acks[caller].status in _WAITING
+        ]
+        return {"count": len(waiting)}
+
     def get_edoc(self, caller: str, request: SignedRequest) -> dict[str, object]:
-        package, _ = self._addressed(caller, request)
+        package, _ = self._addressed(caller, request, spelled=True)
         return {"data": base64.b64encode(package.content).decode("ascii")}
+
+    def download_edoc(self, caller: str, request: SignedRequest) -> bytes:
+        package, _ = self._addressed(caller, request, spelled=True)
+        return package.content
 
     def update_status(self, caller: str, request: SignedRequest) -> dict[str, object]:
         package, ack = self._addressed(caller, request)
@@ -338,23 +360,56 @@ class _Axis:
         return {}
 
     def sent(self, caller: str, request: SignedRequest) -> dict[str, object]:
-        doc_id = request.param("docId") or ""
-        package = self.packages.get(doc_id)
-        if package is None or package.sender_system != caller:
-            raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"system {caller} sent no package {doc_id}")
+        """One row per recipient of the package `docId`, or without a docId of every package of
+        `messagetype` the caller sent, newest first. The receive status is the latest status message
+        a recipient sent back through the axis about it."""
+        doc_id = request.param("docId", spelled=True) or ""
+        if doc_id:
+            package = self.packages.get(doc_id)
+            if package is None or package.sender_system != caller:
+                raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"system {caller} sent no package {doc_id}")
+            packages = [package]
+        else:
+            kind = _message_type(request.param("messagetype") or MessageType.EDOC)
+            packages = [
+                p
+                for p in reversed(self.packages.values())
+                if p.sender_system == caller and p.message_type is kind
+            ]
         rows = []
-        for recipient in package.recipients:
-            system = self.serving_system(recipient)
-            ack = package.acks.get(system) if system is not None else None
-            rows.append(
-                {
-                    "to": recipient,
-                    "status": ack.status.value if ack else PENDING,
-                    "updated_time": format_timestamp(ack.updated if ack else package.created),
-                    "description": ack.description if ack else "",
-                }
-            )
-        return {"data": rows}
+        for package in packages:
+            for recipient in package.recipients:
+                rows.append(self._sent_row(package, recipient))
+        return {"data": rows[:SENT_LIST_LIMIT]}
+
+    def _sent_row(self, package: _Package, recipient: str) -> dict[str, object]:
+        system = self.serving_system(recipient)
+        ack = package.acks.get(system) if system is not None else None
+        reports = [
+            p
+            for p in self.packages.values()
+            if p.message_type is MessageType.STATUS
+            and p.document_id == package.document_id
+            and p.from_code == recipient
+        ]
+        latest = reports[-1] if reports else None
+        return {
+            "serviceType": SERVICE_TYPE,
+            "messageType": package.message_type.value,
+            "senderDocId": package.doc_id,
+            "receiverDocId": package.doc_id if ack else "",  # one DocId for every system on the axis
+            "fromCode": package.from_code,
+            "toCode": recipient,
+            "title": package.title,
+            "notation": package.code,
+            "sentTime": format_timestamp(package.created),
+            "receivedTime": format_timestamp(ack.updated) if ack and ack.status is AckStatus.DONE else "",
+            "sendStatus": ack.status.value if ack else PENDING,
+            "sendStatusDesc": ack.description if ack else "",
+            "receiveStatus": latest.status_code if latest else "",
+            "receiveStatusDesc": _status_name(latest.status_code) if latest else "",
+            "documentId": package.document_id,
+        }
 
     def agencies(self) -> dict[str, object]:
         # A closed code is no longer in the axis's directory (its successor names it as old code).
@@ -383,7 +438,7 @@ class _Axis:
                 "messageType": package.message_type.value,
                 "documentId": package.document_id,
                 "code": package.code,
-                "sha256": file_hash(package.content),
+                "sha256": hashlib.sha256(package.content).hexdigest(),
                 "created_time": format_timestamp(package.created),
                 "acks": {
                     system: {
@@ -397,10 +452,13 @@ class _Axis:
             for package in self.packages.values()
         ]
 
-    def _addressed(self, caller: str, request: SignedRequest) -> tuple[_Package, _Ack]:
+    def _addressed(
+        self, caller: str, request: SignedRequest, *, spelled: bool = False
+    ) -> tuple[_Package, _Ack]:
         """The package and the caller's acknowledgement of it; the same answer for a package that does
-        not exist and one addressed to others, so a system learns nothing about other systems' mail."""
-        doc_id = request.param("docId") or ""
+        not exist and one addressed to others, so a system learns nothing about other systems' mail.
+        `spelled`: `docId` as the SDK spells it for getEdoc wins over a leftover `docid`."""
+        doc_id = request.param("docId", spelled=spelled) or ""
         package = self.packages.get(doc_id)
         ack = package.acks.get(caller) if package is not None else None
         if package is None or ack is None:
@@ -421,22 +479,18 @@ class _Axis:
             raise ProtocolError(ErrorCode.RECIPIENT_LOCKED, f"recipients locked: {', '.join(locked)}")
 
 
-def create_simulator(
-    systems: Sequence[SimulatedSystem],
-    directory: Sequence[AgencyRecord],
-    *,
-    window_seconds: int = TIMESTAMP_WINDOW_SECONDS,
-) -> FastAPI:
+def create_simulator(systems: Sequence[SimulatedSystem], directory: Sequence[AgencyRecord]) -> FastAPI:
     """The simulator as an ASGI app; its base URL is the server's root. ValueError when two systems
     share an id or a pattern."""
-    axis = _Axis(systems, directory, window_seconds)
+    axis = _Axis(systems, directory)
     app = FastAPI(title="National axis simulator", openapi_url=None)
 
-    async def on_protocol_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_protocol_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProtocolError)
-        return JSONResponse(failure(exc.code, exc.description), status_code=exc.http_status)
+        operation = request.url.path.strip("/")
+        return _json(failure(exc.code, exc.description, operation), exc.http_status)
 
-    async def on_bad_request(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_bad_request(_request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):
             description = "; ".join(f"{'/'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         else:
@@ -444,11 +498,11 @@ def create_simulator(
             description = f"HTTP {exc.status_code}: {exc.detail}"
         return on_error(ErrorCode.INVALID_REQUEST, description)
 
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(_request: Request, exc: Exception) -> Response:
         return on_error(ErrorCode.SYSTEM_ERROR, f"the simulator failed: {type(exc).__name__}: {exc}")
 
-    def on_error(code: ErrorCode, description: str) -> JSONResponse:
-        return JSONResponse(failure(code, description), status_code=HTTP_STATUS[code])
+    def on_error(code: ErrorCode, description: str) -> Response:
+        return _json(failure(code, description), HTTP_STATUS[code])
 
     app.add_exception_handler(ProtocolError, on_protocol_error)
     app.add_exception_handler(RequestValidationError, on_bad_request)
@@ -501,7 +555,7 @@ def create_simulator(
         axis.directory = {record.code: record for record in records}
         return ok(agencies=len(records))
 
-    @app.post("/{operation}")
+    @app.api_route("/{operation}", methods=["GET", "POST"])
     async def operate(operation: str, request: Request) -> Response:
         try:
             known = Operation(operation)
@@ -509,13 +563,20 @@ def create_simulator(
             raise ProtocolError(
                 ErrorCode.INVALID_REQUEST, f"unknown operation {operation!r}; known: {', '.join(Operation)}"
             ) from None
+        if (request.method == "GET") != (known is Operation.DOWNLOAD_EDOC):
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, f"{known} is not called with {request.method}")
         fault = axis.take_fault(known)
         if fault is not None:
             await asyncio.sleep(fault.delay_seconds)  # the simulated slowness itself
             if fault.http_status is not None:
                 headers = {"Retry-After": "1"} if fault.http_status == 503 else None
-                body = failure(fault.error_code, f"simulated fault on {known}")
-                return JSONResponse(body, status_code=fault.http_status, headers=headers)
+                body = failure(fault.error_code, f"simulated fault on {known}", known)
+                return _json(body, fault.http_status, headers)
+        if known not in _REQUIRED:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST,
+                f"the simulator does not offer {known}: directory changes are offline",
+            )
         signed = axis.authenticate(request.headers, _REQUIRED[known])
         caller = signed.system_id
         if known is Operation.SEND_EDOC:
@@ -524,32 +585,63 @@ def create_simulator(
             data = axis.received(caller, signed)
         elif known is Operation.GET_EDOC:
             data = axis.get_edoc(caller, signed)
+        elif known is Operation.DOWNLOAD_EDOC:
+            return Response(axis.download_edoc(caller, signed), media_type="application/xml")
         elif known is Operation.UPDATE_STATUS:
             data = axis.update_status(caller, signed)
         elif known is Operation.GET_SENT_EDOC_LIST:
             data = axis.sent(caller, signed)
+        elif known is Operation.COUNT_RECEIVE_EDOC:
+            data = axis.count(caller, MessageType.EDOC)
+        elif known is Operation.COUNT_RECEIVE_STATUS:
+            data = axis.count(caller, MessageType.STATUS)
         else:
             data = axis.agencies()
-        return JSONResponse(ok(**data))
+        return _json(ok(**data), 200)
 
     return app
 
 
-async def _file(request: Request) -> bytes:
-    """The bytes of the `file_doc` part."""
-    try:
-        async with request.form() as form:
-            part = form.get(FILE_PART)
-            if part is None:
-                raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the multipart body has no part {FILE_PART}")
-            if not isinstance(part, UploadFile):
-                raise ProtocolError(
-                    ErrorCode.INVALID_REQUEST, f"{FILE_PART} must be a file part (with a filename)"
-                )
-            return await part.read()
-    except (HTTPException, MultiPartException) as error:
-        detail = error.detail if isinstance(error, HTTPException) else error.message
-        raise ProtocolError(ErrorCode.FILE_ERROR, f"the multipart body cannot be read: {detail}") from None
+def _json(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> Response:
+    """An answer as ASCII-only JSON: the SDK reads sendEdoc's as US-ASCII."""
+    return Response(ascii_json(body), status_code=status, headers=headers, media_type="application/json")
+
+
+async def _file(request: Request, hash_file: str) -> bytes:
+    """The file of a sendEdoc: the `file_doc` part of a multipart body, or the raw body (the SDK's
+    framing: the file followed by CRLF); ErrorCode 21 unless `hash-file` is its SHA-256."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        try:
+            async with request.form() as form:
+                part = form.get(FILE_PART)
+                if part is None:
+                    raise ProtocolError(
+                        ErrorCode.INVALID_REQUEST, f"the multipart body has no part {FILE_PART}"
+                    )
+                if not isinstance(part, UploadFile):
+                    raise ProtocolError(
+                        ErrorCode.INVALID_REQUEST, f"{FILE_PART} must be a file part (with a filename)"
+                    )
+                candidates = [await part.read()]
+        except (HTTPException, MultiPartException) as error:
+            detail = error.detail if isinstance(error, HTTPException) else error.message
+            raise ProtocolError(
+                ErrorCode.FILE_ERROR, f"the multipart body cannot be read: {detail}"
+            ) from None
+    else:
+        body = await request.body()
+        candidates = [body.removesuffix(CRLF), body] if body.endswith(CRLF) else [body]
+    for content in candidates:
+        if file_hash(content) == hash_file.lower():
+            return content
+    raise ProtocolError(
+        ErrorCode.FILE_ERROR,
+        f"{PREFIX}hash-file is not the SHA-256 of the file received (in the SDK's hex without zero-padding)",
+    )
+
+
+def _status_name(code: str) -> str:
+    return STATUS_MEANINGS.get(code, "")
 
 
 def _read_edxml(content: bytes) -> _Message:
@@ -569,6 +661,7 @@ def _read_edxml(content: bytes) -> _Message:
             recipients=tuple(recipient.organ_id for recipient in message.recipients),
             document_id=message.document_id,
             code=f"{message.code_number}/{message.code_notation}",
+            title=message.subject,
         )
     return _Message(
         kind=MessageType.STATUS,
@@ -577,6 +670,8 @@ def _read_edxml(content: bytes) -> _Message:
         recipients=(message.original_sender_id,),
         document_id=message.original_document_id,
         code=message.original_code,
+        title=message.description,
+        status_code=message.status_code,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.axis_api.systems import create_system, list_systems, revoke_system
+from app.axis_api.systems import create_system, list_systems, parse_sources, revoke_system
 from app.config import Settings
 from app.kit.cli import cli_actor, run_in_transaction
 from app.kit.secrets import load_master_key
@@ -25,9 +25,11 @@ vxp_system_app = typer.Typer(
 
 def _describe(system: VxpSystem) -> str:
     state = f"revoked {system.revoked_at:%Y-%m-%d}" if system.revoked_at else "active"
+    mode = "strict" if system.strict else "sdk"
+    sources = f"  from {system.allowed_sources}" if system.allowed_sources else ""
     return (
-        f"{system.id}  {system.agency_code}  {state:<18}  created {system.created_at:%Y-%m-%d}  "
-        f"{system.holder}"
+        f"{system.id}  {system.agency_code}  {state:<18}  {mode:<6}  created {system.created_at:%Y-%m-%d}  "
+        f"{system.holder}{sources}"
     )
 
 
@@ -35,12 +37,38 @@ def _describe(system: VxpSystem) -> str:
 def create(
     agency: Annotated[str, typer.Option(help="the agency the system sends and receives for")],
     holder: Annotated[str | None, typer.Option(help="who runs it: the software or its vendor")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="chế độ nghiêm ngặt / strict mode: refuse timestamps more than 300 s from the hub's "
+            "clock and any signature seen before. Only for software that builds a new SDK object per "
+            "call: the official SDK keeps one timestamp per object for hours.",
+        ),
+    ] = False,
+    allow_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-from",
+            help="only accept this system's requests from this address or network (CIDR); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Create a system for an active agency; prints `SYSTEM_ID SECRET` once, as the last line."""
+    try:
+        parse_sources(allow_from or [])
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--allow-from") from None
 
     async def work(session: AsyncSession, settings: Settings) -> tuple[str, str]:
         system, secret = await create_system(
-            session, load_master_key(settings), agency_code=agency, holder=holder, actor=cli_actor()
+            session,
+            load_master_key(settings),
+            agency_code=agency,
+            holder=holder,
+            actor=cli_actor(),
+            strict=strict,
+            allowed_sources=allow_from or [],
         )
         return system.id, secret
 

@@ -1,17 +1,22 @@
-"""`/vxp/<operation>`: the national axis's own protocol (docs/axis-protocol.md), served by the hub, so
-that agency software written for the axis connects to the hub by changing only its base URL.
+"""`/vxp/<operation>`: the national axis's protocol exactly as its official client SDK speaks it
+(docs/axis-protocol.md, shared/reference/vxp-sdk.md), served by the hub, so that agency software
+built on the SDK connects to the hub by changing only its `service.endpoint`.
 
 Every request is checked the same way before its operation runs: the signing headers
-(`app.axis.protocol.read_request`), the system (unknown or revoked: 15), the HMAC and the clock (15),
-then the replay guard (15). A system serves exactly the agency it was created for. Received packages
-are the agency's inbox deliveries (`docId` = the hub's delivery id); sent ones are the hub's
-documents (`docId` = the hub's document id). Every answer, refusals and unexpected failures included,
-is the protocol's JSON with the HTTP status of its ErrorCode, never FastAPI's own error body.
+(`app.axis.protocol.read_request`: the SDK's prefixed JSON in any key order, verified exactly as
+received), the system (unknown or revoked: 15), the HMAC (15), the source address when the system
+has an allow-list (15), its rate limit (20, HTTP 429) and, for a system in strict mode only, the
+freshness of the timestamp and that the signature is new (15). A system serves exactly the agency it
+was created for. Received packages are the agency's inbox deliveries (`docId` = the hub's delivery
+id); sent ones are the hub's documents (`DocId` = the hub's document id). Every answer, refusals and
+unexpected failures included, is the protocol's ASCII-only JSON (downloadEdoc's success aside: the
+raw edXML), never FastAPI's own error body.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,13 +24,14 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from app.axis.protocol import (
+    CRLF,
     FILE_PART,
     HTTP_STATUS,
     PENDING,
@@ -37,6 +43,8 @@ from app.axis.protocol import (
     Operation,
     ProtocolError,
     SignedRequest,
+    ascii_json,
+    check_fresh,
     decode_description,
     failure,
     file_hash,
@@ -44,17 +52,27 @@ from app.axis.protocol import (
     read_request,
     verify,
 )
-from app.axis_api.systems import first_time, system_secret
+from app.axis_api.systems import RateLimiter, first_time, source_allowed, system_secret
 from app.config import Settings
 from app.delivery.inbox import acknowledge_pickup, awaiting_pickup, note_processing, refuse_pickup
 from app.documents.endpoints import edxml_from_request
 from app.documents.service import Submitter, payload, record_rejection, submit_document
+from app.edxml import STATUS_MEANINGS
 from app.edxml.formats import format_timestamp, parse_date
 from app.kit.clock import VIETNAM, utcnow
 from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Problem
-from app.kit.http import media_type
-from app.models import Agency, AgencyStatus, Channel, Delivery, DeliveryState, Document
+from app.kit.http import media_type, read_body
+from app.models import (
+    Agency,
+    AgencySource,
+    AgencyStatus,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Document,
+    StatusReport,
+)
 from app.sealing.seal import Sealer
 from app.statuses.service import submit_status
 
@@ -62,8 +80,10 @@ log = logging.getLogger(__name__)
 
 #: At most this many packages per getReceivedEdocList, oldest first: acknowledge them and ask again.
 RECEIVED_LIST_LIMIT = 1000
+#: getSentEdocList without a docId: the rows of at most this many documents, newest first.
+SENT_LIST_DOCUMENTS = 100
 
-#: getSentEdocList: a delivery's state as the axis reports a recipient's.
+#: getSentEdocList's sendStatus: a delivery's state as the axis reports a recipient's.
 SENT_STATUS: dict[DeliveryState, str] = {
     DeliveryState.QUEUED: PENDING,
     DeliveryState.SENDING: PENDING,
@@ -85,7 +105,8 @@ _SENDER_PATH = "/From/"
 
 
 class Answer(BaseModel):
-    """Every answer: `status`, `ErrorCode`, `ErrorDesc`, and the operation's data (`DocId`, `data`)."""
+    """Every answer: `status`, `ErrorCode`, `ErrorDesc`, and the operation's data (`DocId`, `data`,
+    `count`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -97,8 +118,9 @@ class Answer(BaseModel):
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Answer, "description": "OK (ErrorCode 0), with the operation's data"},
     400: {"model": Answer, "description": "ErrorCode 10 (invalid request) or 21 (file error)"},
-    401: {"model": Answer, "description": "ErrorCode 15: signature, system id, timestamp or replay"},
+    401: {"model": Answer, "description": "ErrorCode 15: signature, system id, source address, strict mode"},
     404: {"model": Answer, "description": "ErrorCode 11: unknown docId"},
+    429: {"model": Answer, "description": "ErrorCode 20: this system's rate limit (Retry-After)"},
     500: {"model": Answer, "description": "ErrorCode 20: system error (503 with Retry-After: unavailable)"},
 }
 
@@ -113,62 +135,94 @@ class Caller:
     agency_code: str
     signed: SignedRequest
 
-    def param(self, name: str) -> str:
-        return self.signed.param(name) or ""
+    def param(self, name: str, *, spelled: bool = False) -> str:
+        """A signed parameter by name, any case ("" when absent); ErrorCode 10 when two spellings
+        (`docId`, `docid`) are signed with different values, unless `spelled` and one is signed
+        exactly as `name` (SignedRequest.param)."""
+        return self.signed.param(name, spelled=spelled) or ""
 
-    def required(self, name: str) -> str:
-        value = self.param(name)
+    def required(self, name: str, *, spelled: bool = False) -> str:
+        value = self.param(name, spelled=spelled)
         if not value:
             raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the parameter {PREFIX}{name} is missing")
         return value
 
 
-Operate = Callable[[Request, Caller], Awaitable[dict[str, object]]]
+Operate = Callable[[Request, Caller], Awaitable[dict[str, object] | Response]]
 
 
-async def _serve(request: Request, operation: Operation, operate: Operate) -> JSONResponse:
+async def _serve(request: Request, operation: Operation, operate: Operate) -> Response:
     """Authenticate, run the operation, and answer in the protocol's shape whatever happens."""
     caller: Caller | None = None
     try:
         caller = await _authenticate(request)
         data = await operate(request, caller)
+    except _RateLimited as limited:
+        return _answer(
+            failure(ErrorCode.SYSTEM_ERROR, limited.description, operation),
+            429,
+            {"Retry-After": str(limited.retry_after)},
+        )
     except ProtocolError as error:
         return _refused(operation, caller, error.code, error.description)
     except HubError as error:
         if error.status >= 500:
             log.warning("vxp %s: %s", operation.value, error.detail)
             status = 503 if error.status == 503 else 500
-            return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail), status, error.headers)
+            return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail, operation), status, error.headers)
         code = ErrorCode.UNKNOWN_DOCUMENT if error.status == 404 else ErrorCode.INVALID_REQUEST
         return _refused(operation, caller, code, error.detail)
     except (OSError, OperationalError, InterfaceError) as error:
         log.warning("vxp %s: the database is unavailable: %s", operation.value, type(error).__name__)
         return _answer(
-            failure(ErrorCode.SYSTEM_ERROR, "the hub is temporarily unavailable; try again later"),
+            failure(ErrorCode.SYSTEM_ERROR, "the hub is temporarily unavailable; try again later", operation),
             503,
             {"Retry-After": "5"},
         )
     except Exception:
         log.exception("vxp %s: unexpected error", operation.value)
-        return _answer(failure(ErrorCode.SYSTEM_ERROR, "an unexpected error occurred; try again later"), 500)
+        return _answer(
+            failure(ErrorCode.SYSTEM_ERROR, "an unexpected error occurred; try again later", operation), 500
+        )
+    if isinstance(data, Response):
+        return data
     return _answer(ok(**data), HTTP_STATUS[ErrorCode.OK])
 
 
-def _answer(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=headers)
+def _answer(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> Response:
+    """ASCII-only JSON: the SDK reads sendEdoc's answer as US-ASCII."""
+    return Response(ascii_json(body), status_code=status, headers=headers, media_type="application/json")
 
 
 def _refused(
     operation: Operation | None, caller: Caller | None, code: ErrorCode, description: str
-) -> JSONResponse:
+) -> Response:
     who = f"system {caller.system_id} ({caller.agency_code})" if caller else "an unauthenticated caller"
     log.info("vxp %s from %s refused: ErrorCode %s: %s", operation or "?", who, code.value, description)
-    return _answer(failure(code, description), HTTP_STATUS[code])
+    return _answer(failure(code, description, operation), HTTP_STATUS[code])
+
+
+class _RateLimited(Exception):
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.description = description
+        self.retry_after = retry_after
+
+
+def _rate_limiter(request: Request) -> RateLimiter:
+    """This process's limiter, made on first use with the configured rate."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "vxp_rate_limiter", None)
+    if limiter is None:
+        settings: Settings = state.settings
+        limiter = state.vxp_rate_limiter = RateLimiter(settings.vxp_rate_per_minute)
+    return limiter
 
 
 async def _authenticate(request: Request) -> Caller:
     signed = read_request(request.headers)
     database: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
     async with database.reading() as session:
         found = await system_secret(session, request.app.state.master_key, signed.system_id)
     if found is None:
@@ -176,14 +230,31 @@ async def _authenticate(request: Request) -> Caller:
             ErrorCode.BAD_CREDENTIALS, f"the system id {signed.system_id} is unknown or revoked"
         )
     system, secret = found
-    now = utcnow()
-    verify(signed, secret, now_ms=int(now.timestamp() * 1000))
-    if not await first_time(database, system_id=system.id, signature=signed.signature, now=now):
+    verify(signed, secret)
+    address = request.client.host if request.client else None
+    if not source_allowed(system, address):
         raise ProtocolError(
             ErrorCode.BAD_CREDENTIALS,
-            "this signed request was already received (a replay): sign each request anew, with a new "
-            "timestamp",
+            f"system {system.id} may not call from {address}: it is limited to the addresses its "
+            "operators allowed",
         )
+    wait = _rate_limiter(request).take(system.id)
+    if wait:
+        per_minute = settings.vxp_rate_per_minute
+        raise _RateLimited(
+            f"too many requests: system {system.id} may make {per_minute} a minute; try again in "
+            f"{wait:.0f} s",
+            max(1, round(wait)),
+        )
+    if system.strict:
+        now = utcnow()
+        check_fresh(signed, now=now, zone=settings.axis_zone)
+        if not await first_time(database, system_id=system.id, signature=signed.signature, now=now):
+            raise ProtocolError(
+                ErrorCode.BAD_CREDENTIALS,
+                "this signed request was already received, and this system is in strict mode, which "
+                "refuses repeated signatures: build a new SDK service object for each call",
+            )
     return Caller(system_id=system.id, agency_code=system.agency_code, signed=signed)
 
 
@@ -191,10 +262,11 @@ def _parameters(*names: tuple[str, bool, str]) -> dict[str, Any]:
     """The OpenAPI description of an operation's headers: the signing headers, then its own."""
     signing = (
         ("systemid", True, "your system id (`lienthong vxp-system create`)"),
-        ("timestamp", True, "milliseconds since the Unix epoch; at most 300 s from the hub's clock"),
-        ("sign-header-key", True, "the signed logical header names, joined with `;`"),
-        ("sign-header", True, "a JSON object of the signed logical headers and their values (ASCII)"),
-        ("hash-header", True, "hex HMAC-SHA256 of sign-header under your secret"),
+        ("timestamp", True, "ddMMyyyy'T'HHmmss+SSSS, local time (the SDK's format)"),
+        ("Content-Type", False, "signed by the SDK: application/json, application/octet-stream for sendEdoc"),
+        ("sign-header-key", True, "the signed keys without the XroadVnpt- prefix, joined with `;`"),
+        ("sign-header", True, 'a JSON object {"XroadVnpt-<key>": "<value>", …} of the signed keys'),
+        ("hash-header", True, "hex HMAC-SHA256 of sign-header, as sent, under your secret"),
     )
     return {
         "parameters": [
@@ -248,7 +320,7 @@ def _day_start(caller: Caller, name: str, *, plus_days: int = 0) -> datetime | N
 
 
 class _FileError(BadRequest):
-    """ErrorCode 21: the multipart body cannot be read, or the file does not match `hash-file`."""
+    """ErrorCode 21: the body cannot be read, or the file does not match `hash-file`."""
 
     kind = "file-error"
 
@@ -256,13 +328,16 @@ class _FileError(BadRequest):
 _SEND_BODY = {
     "required": True,
     "content": {
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary", "description": "the file, then CRLF (the SDK)"}
+        },
         "multipart/form-data": {
             "schema": {
                 "type": "object",
                 "properties": {FILE_PART: {"type": "string", "format": "binary"}},
                 "required": [FILE_PART],
             }
-        }
+        },
     },
 }
 
@@ -280,13 +355,14 @@ _SEND_BODY = {
             ("from", True, "the sending agency: the agency of your system"),
             _SERVICE_TYPE,
             ("messagetype", True, "`edoc` (a document) or `status` (a status message)"),
-            ("hash-file", True, "hex SHA-256 of the file"),
+            ("hash-file", True, "SHA-256 of the file in hex, each byte without zero-padding (the SDK's)"),
         ),
     },
 )
-async def send_edoc(request: Request) -> JSONResponse:
-    """Send a document or a status message (multipart, part `file_doc`). `DocId`: the hub's id of it,
-    which getSentEdocList takes. Sending the same bytes again answers the same DocId."""
+async def send_edoc(request: Request) -> Response:
+    """Send a document or a status message: the raw file followed by CRLF (the SDK), or a multipart
+    part `file_doc`. `DocId`: the hub's id of it, which getSentEdocList takes; `"DocId": ""` in a
+    refusal. Sending the same bytes again answers the same DocId."""
     return await _serve(request, Operation.SEND_EDOC, _send_edoc)
 
 
@@ -298,9 +374,7 @@ async def _send_edoc(request: Request, caller: Caller) -> dict[str, object]:
     body: bytes | None = None
     try:
         message_type = _checked_send_parameters(caller)
-        body = await _file(request, settings.max_body_bytes)
-        if file_hash(body) != caller.param("hash-file").lower():
-            raise _FileError(f"{PREFIX}hash-file is not the SHA-256 of the file received; send it again")
+        body = await _file(request, settings.max_body_bytes, caller.param("hash-file"))
         if message_type is MessageType.STATUS:
             status = await submit_status(database, sealer, submitter, body, hub_code=settings.hub_code)
             doc_id, created = status.receipt.id, status.created
@@ -331,15 +405,32 @@ def _checked_send_parameters(caller: Caller) -> MessageType:
     return message_type
 
 
-async def _file(request: Request, limit: int) -> bytes:
-    if media_type(request) != "multipart/form-data":
-        raise BadRequest(f"send the file as the part {FILE_PART} of a multipart/form-data body")
-    try:
-        return await edxml_from_request(request, limit)
-    except BadRequest as error:
-        if error.errors:  # a readable form without the part
-            raise
-        raise _FileError(error.detail) from None
+async def _file(request: Request, limit: int, hash_file: str) -> bytes:
+    """The file: the `file_doc` part of a multipart body, or the raw body, which the SDK sends as the
+    file followed by CRLF (taken off when `hash-file` is the hash without it). `hash-file` is
+    compared in the SDK's unpadded hex; the usual 64-digit form is accepted too."""
+    if media_type(request) == "multipart/form-data":
+        try:
+            candidates = [await edxml_from_request(request, limit)]
+        except BadRequest as error:
+            if error.errors:  # a readable form without the part
+                raise
+            raise _FileError(error.detail) from None
+    else:
+        body = await read_body(request, limit + len(CRLF))
+        candidates = [body.removesuffix(CRLF), body] if body.endswith(CRLF) else [body]
+    wanted = hash_file.lower()
+    for content in candidates:
+        if wanted in (file_hash(content), _padded_hash(content)):
+            return content
+    raise _FileError(
+        f"{PREFIX}hash-file is not the SHA-256 of the file received (hex, each byte without "
+        "zero-padding, over the file without the CRLF the SDK appends); send it again"
+    )
+
+
+def _padded_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def _send_error_code(error: HubError) -> ErrorCode:
@@ -375,7 +466,7 @@ def _problem(problem: Problem) -> str:
     return f"{problem.path}: {problem.message}"
 
 
-# getReceivedEdocList
+# getReceivedEdocList, countReceiveEdoc, countReceiveStatus
 
 
 @router.post(
@@ -384,13 +475,13 @@ def _problem(problem: Problem) -> str:
     openapi_extra=_parameters(
         ("servicetype", False, "`eDoc`"),
         ("messagetype", False, "`edoc` (default) or `status`"),
-        ("fromDate", False, "yyyy/MM/dd: received on or after that day (Vietnam time)"),
-        ("toDate", False, "yyyy/MM/dd: received on or before that day (Vietnam time)"),
+        ("fromDate", False, "yyyy/MM/dd: received on or after that day (Vietnam time); the hub's extension"),
+        ("toDate", False, "yyyy/MM/dd: received on or before that day (Vietnam time); the hub's extension"),
     ),
 )
-async def get_received_edoc_list(request: Request) -> JSONResponse:
+async def get_received_edoc_list(request: Request) -> Response:
     """The packages waiting for your agency, oldest first (at most 1000 a call). `docId` is the hub's
-    delivery id: getEdoc it, then updateStatus done (or fail)."""
+    delivery id: getEdoc (or downloadEdoc) it, then updateStatus done (or fail)."""
     return await _serve(request, Operation.GET_RECEIVED_EDOC_LIST, _received)
 
 
@@ -413,11 +504,15 @@ async def _received(request: Request, caller: Caller) -> dict[str, object]:
         "data": [
             {
                 "docId": delivery.id,
+                "serviceType": SERVICE_TYPE,
+                "messageType": document.kind,
+                "created_time": format_timestamp(document.received_at),
+                "updated_time": format_timestamp(delivery.updated_at),
                 "from": document.sender_code,
                 "to": [caller.agency_code],
-                "messageType": document.kind,
                 "status": AckStatus.INITIAL.value,
-                "created_time": format_timestamp(document.received_at),
+                "status_desc": "",
+                # Not in the SDK's model (its reader ignores them): for software that wants them.
                 "documentId": document.edxml_document_id,
                 "code": f"{document.code_number}/{document.code_notation}",
             }
@@ -426,17 +521,71 @@ async def _received(request: Request, caller: Caller) -> dict[str, object]:
     }
 
 
-# getEdoc
+@router.post("/countReceiveEdoc", responses=_RESPONSES, openapi_extra=_parameters())
+async def count_receive_edoc(request: Request) -> Response:
+    """`count`: how many documents wait for your agency."""
+    return await _serve(request, Operation.COUNT_RECEIVE_EDOC, _counter(MessageType.EDOC))
 
 
-@router.post("/getEdoc", responses=_RESPONSES, openapi_extra=_parameters(_DOC_ID))
-async def get_edoc(request: Request) -> JSONResponse:
+@router.post("/countReceiveStatus", responses=_RESPONSES, openapi_extra=_parameters())
+async def count_receive_status(request: Request) -> Response:
+    """`count`: how many status messages wait for your agency."""
+    return await _serve(request, Operation.COUNT_RECEIVE_STATUS, _counter(MessageType.STATUS))
+
+
+def _counter(kind: MessageType) -> Operate:
+    async def count(request: Request, caller: Caller) -> dict[str, object]:
+        database: Database = request.app.state.database
+        async with database.reading() as session:
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .join(Document, Document.id == Delivery.document_id)
+                .where(
+                    Delivery.recipient_code == caller.agency_code,
+                    Delivery.state == DeliveryState.AWAITING_PICKUP,
+                    Document.kind == kind.value,
+                )
+            )
+        return {"count": int(waiting or 0)}
+
+    return count
+
+
+# getEdoc, downloadEdoc
+
+
+@router.post(
+    "/getEdoc",
+    responses=_RESPONSES,
+    openapi_extra=_parameters(_DOC_ID, ("filePath", False, "the SDK's local folder: ignored")),
+)
+async def get_edoc(request: Request) -> Response:
     """The whole edXML of a package for your agency, as the hub sealed it, in base64 (`data`)."""
     return await _serve(request, Operation.GET_EDOC, _edoc)
 
 
 async def _edoc(request: Request, caller: Caller) -> dict[str, object]:
-    doc_id = caller.required("docId")
+    content = await _package_content(request, caller)
+    return {"data": base64.b64encode(content).decode("ascii")}
+
+
+@router.get(
+    "/downloadEdoc",
+    responses={**_RESPONSES, 200: {"content": {"application/xml": {}}, "description": "the sealed edXML"}},
+    openapi_extra=_parameters(_DOC_ID),
+)
+async def download_edoc(request: Request) -> Response:
+    """The whole edXML of a package for your agency, as the hub sealed it: the raw body (GET)."""
+    return await _serve(request, Operation.DOWNLOAD_EDOC, _download)
+
+
+async def _download(request: Request, caller: Caller) -> Response:
+    return Response(await _package_content(request, caller), media_type="application/xml")
+
+
+async def _package_content(request: Request, caller: Caller) -> bytes:
+    doc_id = caller.required("docId", spelled=True)  # as the SDK spells it here; a leftover docid waits
     database: Database = request.app.state.database
     async with database.reading() as session:
         row = (
@@ -448,8 +597,7 @@ async def _edoc(request: Request, caller: Caller) -> dict[str, object]:
         ).first()
         if row is None or row.recipient_code != caller.agency_code:
             raise _unknown_package(doc_id, caller)
-        content = await payload(session, row.sealed_sha256)
-    return {"data": base64.b64encode(content).decode("ascii")}
+        return await payload(session, row.sealed_sha256)
 
 
 def _unknown_package(doc_id: str, caller: Caller) -> ProtocolError:
@@ -463,19 +611,19 @@ def _unknown_package(doc_id: str, caller: Caller) -> ProtocolError:
     "/updateStatus",
     responses=_RESPONSES,
     openapi_extra=_parameters(
-        _DOC_ID,
+        ("docid", True, "the package's id (the SDK writes `docid`; `docId` is read the same)"),
         ("status", True, "`processing`, `done` (stored safely) or `fail` (refused)"),
-        ("description", False, "why it failed: percent-encoded UTF-8"),
+        ("description", False, "why it failed: percent-encoded UTF-8 (the hub's extension)"),
     ),
 )
-async def update_status(request: Request) -> JSONResponse:
+async def update_status(request: Request) -> Response:
     """Acknowledge a package: `done` takes it out of the list (delivered), `fail` refuses it (the
     delivery fails with your description), `processing` changes nothing."""
     return await _serve(request, Operation.UPDATE_STATUS, _update_status)
 
 
 async def _update_status(request: Request, caller: Caller) -> dict[str, object]:
-    doc_id = caller.required("docId")
+    doc_id = caller.required("docId")  # docid or docId, any case; two that differ are refused
     value = caller.required("status")
     try:
         status = AckStatus(value.lower())
@@ -514,66 +662,189 @@ async def _update_status(request: Request, caller: Caller) -> dict[str, object]:
 # getSentEdocList
 
 
-@router.post("/getSentEdocList", responses=_RESPONSES, openapi_extra=_parameters(_DOC_ID))
-async def get_sent_edoc_list(request: Request) -> JSONResponse:
-    """Where each recipient of a package your agency sent stands: `pending` (on its way), `initial`
-    (waiting for the recipient to take it), `done`, or `fail` (with the reason)."""
+@router.post(
+    "/getSentEdocList",
+    responses=_RESPONSES,
+    openapi_extra=_parameters(
+        _SERVICE_TYPE,
+        ("messagetype", False, "`edoc` (default) or `status`: which packages, without a docId"),
+        ("docId", False, "the DocId sendEdoc answered; without it, your most recent packages"),
+    ),
+)
+async def get_sent_edoc_list(request: Request) -> Response:
+    """One row per recipient of a package your agency sent (or, without a docId, of your 100 most
+    recent packages, newest first): `sendStatus` is how far the hub got handing it over (`pending`,
+    `initial` waiting for the recipient to take it, `done`, `fail` with `sendStatusDesc`);
+    `receiveStatus` the recipient's latest status code (01–16) from its status messages."""
     return await _serve(request, Operation.GET_SENT_EDOC_LIST, _sent)
 
 
 async def _sent(request: Request, caller: Caller) -> dict[str, object]:
-    doc_id = caller.required("docId")
+    _service_type(caller, required=False)
+    doc_id = caller.param("docId", spelled=True)
     database: Database = request.app.state.database
+    query = (
+        select(Document)
+        .where(Document.sender_code == caller.agency_code)
+        .options(selectinload(Document.deliveries))
+    )
+    if doc_id:
+        query = query.where(Document.id == doc_id)
+    else:
+        kind = _message_type(caller.param("messagetype") or MessageType.EDOC)
+        query = query.where(Document.kind == kind.value)
+        query = query.order_by(Document.received_at.desc(), Document.id.desc()).limit(SENT_LIST_DOCUMENTS)
     async with database.reading() as session:
-        document = await session.scalar(
-            select(Document).where(Document.id == doc_id).options(selectinload(Document.deliveries))
-        )
-    if document is None or document.sender_code != caller.agency_code:
-        raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"{caller.agency_code} sent no package {doc_id}")
+        documents = list(await session.scalars(query))
+        if doc_id and not documents:
+            raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"{caller.agency_code} sent no package {doc_id}")
+        delivery_ids = [delivery.id for document in documents for delivery in document.deliveries]
+        latest: dict[str, StatusReport] = {}
+        if delivery_ids:
+            reports = await session.scalars(
+                select(StatusReport)
+                .where(StatusReport.delivery_id.in_(delivery_ids))
+                .order_by(StatusReport.id)
+            )
+            latest = {report.delivery_id: report for report in reports}
     return {
         "data": [
-            {
-                "to": delivery.recipient_code,
-                "status": SENT_STATUS[DeliveryState(delivery.state)],
-                "updated_time": format_timestamp(delivery.updated_at),
-                "description": delivery.last_error or "",
-            }
-            for delivery in document.deliveries
+            _sent_row(document, delivery, latest.get(delivery.id))
+            for document in documents
+            for delivery in sorted(document.deliveries, key=lambda d: d.recipient_code)
         ]
     }
 
 
-# getAgenciesList
+def _sent_row(document: Document, delivery: Delivery, report: StatusReport | None) -> dict[str, object]:
+    state = DeliveryState(delivery.state)
+    delivered = state is DeliveryState.DELIVERED
+    meaning = (report.description or STATUS_MEANINGS.get(report.status_code, "")) if report else ""
+    return {
+        "serviceType": SERVICE_TYPE,
+        "messageType": document.kind,
+        "senderDocId": document.id,
+        # The id the recipient knows the package by: the axis's DocId when it went that way, else the
+        # hub's delivery id (the docId of its getReceivedEdocList).
+        "receiverDocId": delivery.remote_id or delivery.id,
+        "fromCode": document.sender_code,
+        "toCode": delivery.recipient_code,
+        "title": document.subject,
+        "notation": f"{document.code_number}/{document.code_notation}",
+        "sentTime": format_timestamp(document.received_at),
+        "receivedTime": format_timestamp(delivery.updated_at) if delivered else "",
+        "sendStatus": SENT_STATUS[state],
+        "sendStatusDesc": delivery.last_error or "",
+        "receiveStatus": report.status_code if report else "",
+        "receiveStatusDesc": meaning,
+        "documentId": document.edxml_document_id,  # not in the SDK's model: the edXML DocumentId
+    }
+
+
+# getAgenciesList, getAgenciesListQD20, getSynchronizeUnit
 
 
 @router.post("/getAgenciesList", responses=_RESPONSES, openapi_extra=_parameters())
-async def get_agencies_list(request: Request) -> JSONResponse:
+async def get_agencies_list(request: Request) -> Response:
     """The hub's agency directory: `id` and `code` are the mã định danh, `pid` the parent's, and
-    `status` is active, suspended or closed."""
-    return await _serve(request, Operation.GET_AGENCIES_LIST, _agencies)
+    `status` (the hub's extension) is active or suspended; closed codes are not listed."""
+    return await _serve(request, Operation.GET_AGENCIES_LIST, _directory(_agency_row))
 
 
-async def _agencies(request: Request, caller: Caller) -> dict[str, object]:
-    database: Database = request.app.state.database
-    async with database.reading() as session:
-        # As on the axis, a closed code is no longer listed (its successor names it as old code).
-        agencies = await session.scalars(
-            select(Agency).where(Agency.status != AgencyStatus.CLOSED).order_by(Agency.code)
-        )
-        return {
-            "data": [
-                {
-                    "id": agency.code,
-                    "code": agency.code,
-                    "pid": agency.parent_code or "",
-                    "name": agency.name,
-                    "mail": agency.email or "",
-                    "oldCode": agency.old_code or "",
-                    "status": agency.status,
-                }
-                for agency in agencies
-            ]
-        }
+@router.post("/getAgenciesListQD20", responses=_RESPONSES, openapi_extra=_parameters())
+async def get_agencies_list_qd20(request: Request) -> Response:
+    """The directory with the codes of Decision 20/2020/QĐ-TTg: `code102` is the agency's previous
+    code when it has one (the hub keeps one earlier code per agency), else empty."""
+    return await _serve(request, Operation.GET_AGENCIES_LIST_QD20, _directory(_qd20_row))
+
+
+@router.post("/getSynchronizeUnit", responses=_RESPONSES, openapi_extra=_parameters())
+async def get_synchronize_unit(request: Request) -> Response:
+    """The whole directory for synchronisation, closed codes included with `deleted` true;
+    `version` and `modifyDate` change whenever the entry does; `centerCode` is the hub's code for the
+    agencies it serves itself, empty for those learnt from the national axis."""
+    return await _serve(request, Operation.GET_SYNCHRONIZE_UNIT, _directory(_unit_row, closed_too=True))
+
+
+Row = Callable[[Agency, Settings], dict[str, object]]
+
+
+def _directory(row: Row, *, closed_too: bool = False) -> Operate:
+    async def rows(request: Request, _caller: Caller) -> dict[str, object]:
+        database: Database = request.app.state.database
+        settings: Settings = request.app.state.settings
+        query = select(Agency).order_by(Agency.code)
+        if not closed_too:
+            # As on the axis, a closed code is no longer listed (its successor names it as old code).
+            query = query.where(Agency.status != AgencyStatus.CLOSED)
+        async with database.reading() as session:
+            return {"data": [row(agency, settings) for agency in await session.scalars(query)]}
+
+    return rows
+
+
+def _agency_row(agency: Agency, _settings: Settings) -> dict[str, object]:
+    return {
+        "id": agency.code,
+        "code": agency.code,
+        "pid": agency.parent_code or "",
+        "name": agency.name,
+        "mail": agency.email or "",
+        "oldCode": agency.old_code or "",
+        "status": agency.status,
+    }
+
+
+def _qd20_row(agency: Agency, _settings: Settings) -> dict[str, object]:
+    return {
+        "id": agency.code,
+        "code": agency.code,
+        "name": agency.name,
+        "mail": agency.email or "",
+        "code102": agency.old_code or "",
+    }
+
+
+def _unit_row(agency: Agency, settings: Settings) -> dict[str, object]:
+    return {
+        "id": agency.code,
+        "code": agency.code,
+        "pid": agency.parent_code or "",
+        "name": agency.name,
+        "mail": agency.email or "",
+        "version": int(agency.updated_at.timestamp()),
+        "centerCode": "" if agency.source == AgencySource.AXIS else settings.hub_code,
+        "deleted": agency.status == AgencyStatus.CLOSED,
+        "modifyDate": format_timestamp(agency.updated_at),
+        "isAgency": True,
+    }
+
+
+# registerAgency, deleteAgency: not through this API
+
+
+_DIRECTORY_CHANGES = (
+    "directory changes are not made through this API: the province's operators keep the directory "
+    "(lienthong agency add / agency import, or the admin console); ask them"
+)
+
+
+@router.post("/registerAgency", responses=_RESPONSES, openapi_extra=_parameters())
+async def register_agency(request: Request) -> Response:
+    """Always refused (ErrorCode 10): the province's operators keep the directory."""
+    return await _serve(request, Operation.REGISTER_AGENCY, _not_offered)
+
+
+@router.post(
+    "/deleteAgency", responses=_RESPONSES, openapi_extra=_parameters(("AgencyCode", False, "ignored"))
+)
+async def delete_agency(request: Request) -> Response:
+    """Always refused (ErrorCode 10): the province's operators keep the directory."""
+    return await _serve(request, Operation.DELETE_AGENCY, _not_offered)
+
+
+async def _not_offered(_request: Request, _caller: Caller) -> dict[str, object]:
+    raise ProtocolError(ErrorCode.INVALID_REQUEST, _DIRECTORY_CHANGES)
 
 
 # Anything else under /vxp: still the protocol's JSON, not FastAPI's 404 or 405.
@@ -583,10 +854,11 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 @router.api_route("", methods=_METHODS, include_in_schema=False)
 @router.api_route("/{operation:path}", methods=_METHODS, include_in_schema=False)
-async def not_an_operation(request: Request) -> JSONResponse:
+async def not_an_operation(request: Request) -> Response:
     operation = request.url.path.removeprefix(router.prefix).strip("/")
     if operation in {o.value for o in Operation}:
-        description = f"{operation} is called with POST, not {request.method}"
+        method = "GET" if operation == Operation.DOWNLOAD_EDOC else "POST"
+        description = f"{operation} is called with {method}, not {request.method}"
     else:
         known = ", ".join(o.value for o in Operation)
         description = f"no operation {operation!r}; the operations are {known}"

@@ -1,5 +1,11 @@
 """Connected systems of the axis-compatible API: an agency's software, with its system id and HMAC
-secret, and the guard that refuses a signed request seen before (a replay).
+secret; what limits a system's misuse of its credentials (a rate limit per system, an optional list
+of the addresses it may call from); and, for a system in strict mode, the guard that refuses a signed
+request seen before (a replay).
+
+Strict mode is off by default: the official SDK takes its timestamp once per service object and so
+signs identical calls identically for hours; refusing repeats would break software that keeps one
+object. A system whose software builds a new object per call can be made strict.
 
 The secret must be recoverable to check signatures, so it is stored encrypted with the master key,
 bound to its system id (a blob moved to another row does not decrypt). It is shown once, when the
@@ -8,7 +14,10 @@ system is created, and never written to a log. Services only flush; the caller's
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
@@ -16,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import record_admin_action
-from app.axis.protocol import TIMESTAMP_WINDOW_SECONDS
+from app.axis.protocol import FRESHNESS_WINDOW_SECONDS
 from app.kit.clock import utcnow
 from app.kit.db import Database, table_of
 from app.kit.errors import Conflict, NotFound
@@ -24,9 +33,10 @@ from app.kit.secrets import decrypt, encrypt
 from app.models import Agency, AgencyStatus, VxpRequest, VxpSystem
 
 SYSTEM_ID_PREFIX = "vxp-"
-#: A request passes the timestamp check while it is within the window on either side of the clock, so
-#: the same request can come back up to two windows after it was first seen: rows are kept that long.
-REPLAY_MEMORY = timedelta(seconds=2 * TIMESTAMP_WINDOW_SECONDS)
+#: In strict mode a request passes the timestamp check while it is within the window on either side of
+#: the clock, so the same request can come back up to two windows after it was first seen: rows are
+#: kept that long.
+REPLAY_MEMORY = timedelta(seconds=2 * FRESHNESS_WINDOW_SECONDS)
 #: One accepted request in this many also deletes the rows older than REPLAY_MEMORY.
 PRUNE_ONE_IN = 100
 
@@ -35,10 +45,67 @@ def _purpose(system_id: str) -> str:
     return f"vxp-secret:{system_id}"
 
 
+def parse_sources(sources: Sequence[str]) -> str | None:
+    """The `allowed_sources` column for these addresses or networks (`10.1.2.3`, `10.1.0.0/16`);
+    None for none (any address). ValueError names one that is not an address or a network."""
+    networks = []
+    for text in sources:
+        try:
+            networks.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IP address or network (CIDR)") from None
+    return ",".join(networks) or None
+
+
+def source_allowed(system: VxpSystem, address: str | None) -> bool:
+    """Whether a request from `address` (the client's, as the server saw it) may use the system."""
+    if not system.allowed_sources:
+        return True
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network) for network in system.allowed_sources.split(","))
+
+
+class RateLimiter:
+    """At most `per_minute` requests a minute per system, in this process (a token bucket that holds
+    a minute's worth, refilled continuously), so leaked credentials cannot flood the hub."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # system id -> (tokens, at)
+
+    def take(self, system_id: str) -> float:
+        """0 when the request may go ahead (and counted), else the seconds until it may."""
+        now = self._clock()
+        tokens, at = self._buckets.get(system_id, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60)
+        if tokens < 1:
+            self._buckets[system_id] = (tokens, now)
+            return (1 - tokens) * 60 / self.per_minute
+        self._buckets[system_id] = (tokens - 1, now)
+        return 0.0
+
+
 async def create_system(
-    session: AsyncSession, master_key: bytes, *, agency_code: str, actor: str, holder: str | None = None
+    session: AsyncSession,
+    master_key: bytes,
+    *,
+    agency_code: str,
+    actor: str,
+    holder: str | None = None,
+    strict: bool = False,
+    allowed_sources: Sequence[str] = (),
 ) -> tuple[VxpSystem, str]:
-    """A new system for an active agency; returns it and its secret, which cannot be shown again."""
+    """A new system for an active agency; returns it and its secret, which cannot be shown again.
+    `strict`: refuse stale timestamps and repeated signatures (breaks software that keeps one SDK
+    object for many calls). `allowed_sources`: the only addresses or networks it may call from.
+    ValueError for a source that is not an address or a network."""
+    sources = parse_sources(allowed_sources)
     agency = await session.get(Agency, agency_code)
     if agency is None:
         raise NotFound(f"unknown agency {agency_code}")
@@ -51,6 +118,8 @@ async def create_system(
         agency_code=agency_code,
         secret_encrypted=encrypt(master_key, secret.encode("utf-8"), purpose=_purpose(system_id)),
         holder=holder or agency_code,
+        strict=strict,
+        allowed_sources=sources,
     )
     session.add(system)
     await session.flush()
@@ -61,6 +130,8 @@ async def create_system(
         target=system_id,
         agency=agency_code,
         holder=system.holder,
+        strict=strict,
+        allowed_sources=sources,
     )
     return system, secret
 

@@ -5,26 +5,28 @@ client as they will from the real axis."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from support.processes import free_port, running
+from support.vxp_client import SdkService
 from typer.testing import CliRunner
 
 from app.axis.client import AxisClient, AxisError
-from app.axis.protocol import PREFIX, file_hash, sign
+from app.axis.protocol import PREFIX, file_hash, sdk_timestamp, sign
 from app.axis.simulator import parse_system
 from app.cli import cli
 from app.edxml import DocumentSpec, StatusSpec, build_document, build_status
 from app.edxml.formats import format_timestamp, vietnam_today
-from app.kit.clock import vietnam_now
+from app.kit.clock import VIETNAM, vietnam_now
 
 pytestmark = pytest.mark.slow
 
@@ -126,23 +128,36 @@ async def test_a_document_reaches_the_serving_system_once_and_is_acknowledged(
     assert await g22.received() == []
     assert await hub.get_edoc(doc_id) == sent
     [stored] = packages(axis_url)
-    assert stored["sha256"] == file_hash(sent)
+    assert stored["sha256"] == hashlib.sha256(sent).hexdigest()
     assert httpx.get(f"{axis_url}/_sim/packages/{doc_id}/content").content == sent
 
     await hub.update_status(doc_id, "processing", "Đang xử lý; chuyển văn thư")
     assert [p.status for p in await hub.received()] == ["processing"]
-    assert {(r.to, r.status) for r in await g22.sent_status(doc_id)} == {
+    assert {(r.to_code, r.send_status) for r in await g22.get_sent_edoc_list(doc_id)} == {
         (SO_NOI_VU, "processing"),
         (SO_TU_PHAP, "processing"),
     }
 
     await hub.update_status(doc_id, "done", "Đã nhận")
     assert await hub.received() == []
-    recipients = await g22.sent_status(doc_id)
-    assert [(r.to, r.status, r.description) for r in recipients] == [
+    recipients = await g22.get_sent_edoc_list(doc_id)
+    assert [(r.to_code, r.send_status, r.send_status_desc) for r in recipients] == [
         (SO_NOI_VU, "done", "Đã nhận"),
         (SO_TU_PHAP, "done", "Đã nhận"),
     ]
+    first = recipients[0]
+    assert (first.sender_doc_id, first.receiver_doc_id, first.from_code, first.notation) == (
+        doc_id,
+        doc_id,
+        G22,
+        "7816/VPCP-TTĐT",
+    )
+    assert (first.service_type, first.message_type, first.title) == (
+        "eDoc",
+        "edoc",
+        "V/v triển khai văn bản điện tử liên thông",
+    )
+    assert first.received_time and first.sent_time and first.document_id == f"{G22},2025/09/30,7816/VPCP-TTĐT"
     assert packages(axis_url)[0]["acks"] == {
         HUB: {"to": [SO_NOI_VU, SO_TU_PHAP], "status": "done", "description": "Đã nhận"}
     }
@@ -162,7 +177,27 @@ async def test_a_status_message_travels_back_as_messagetype_status(hub: AxisClie
     assert await g22.get_edoc(status_id) == status
     await g22.update_status(status_id, "done")
     assert await g22.received("status") == []
-    assert [(r.to, r.status) for r in await hub.sent_status(status_id)] == [(G22, "done")]
+    assert [(r.to_code, r.send_status) for r in await hub.get_sent_edoc_list(status_id)] == [(G22, "done")]
+    # The sender of the document sees the recipient's status as its receive status.
+    [row] = await g22.get_sent_edoc_list(doc_id)
+    assert (row.to_code, row.send_status, row.receive_status, row.receive_status_desc) == (
+        SO_NOI_VU,
+        "done",
+        "03",
+        "đã tiếp nhận",
+    )
+
+
+async def test_the_sent_list_without_a_doc_id_lists_every_package_newest_first(g22: AxisClient) -> None:
+    first = await g22.send_edoc(document(SO_NOI_VU), from_code=G22)
+    second = await g22.send_edoc(document(SO_TU_PHAP, BO_CONG_AN, number="7817"), from_code=G22)
+    rows = await g22.get_sent_edoc_list()
+    assert [(r.sender_doc_id, r.to_code, r.send_status) for r in rows] == [
+        (second, SO_TU_PHAP, "initial"),
+        (second, BO_CONG_AN, "pending"),
+        (first, SO_NOI_VU, "initial"),
+    ]
+    assert await g22.get_sent_edoc_list(message_type="status") == []
 
 
 async def test_each_system_sees_only_the_recipients_it_serves(hub: AxisClient, g22: AxisClient) -> None:
@@ -170,7 +205,7 @@ async def test_each_system_sees_only_the_recipients_it_serves(hub: AxisClient, g
     [package] = await hub.received()
     assert package.recipients == (SO_NOI_VU,)
     await hub.update_status(doc_id, "fail", "Không đọc được tệp đính kèm")
-    assert [(r.to, r.status, r.description) for r in await g22.sent_status(doc_id)] == [
+    assert [(r.to_code, r.send_status, r.send_status_desc) for r in await g22.get_sent_edoc_list(doc_id)] == [
         (BO_CONG_AN, "pending", ""),
         (SO_NOI_VU, "fail", "Không đọc được tệp đính kèm"),
     ]
@@ -209,49 +244,86 @@ async def test_an_unknown_system_is_15(axis_url: str) -> None:
     assert "unknown system id" in error.description
 
 
-async def test_a_replayed_request_is_15(axis_url: str) -> None:
-    headers = sign(HUB, HUB_SECRET, {"servicetype": "eDoc", "messagetype": "edoc"})
-    assert (await raw(axis_url, "getReceivedEdocList", headers)).status_code == 200
-    again = await raw(axis_url, "getReceivedEdocList", headers)
-    assert again.status_code == 401
-    assert again.json()["ErrorCode"] == "15" and "replay" in again.json()["ErrorDesc"]
+def now_stamp() -> str:
+    return sdk_timestamp(datetime.now(VIETNAM))
 
 
-async def test_a_stale_request_is_15(axis_url: str) -> None:
-    stale = time.time_ns() // 1_000_000 - 301_000
-    response = await raw(axis_url, "getAgenciesList", sign(HUB, HUB_SECRET, {}, now_ms=stale))
+async def test_a_reused_sdk_object_making_the_same_call_twice_is_served_twice(axis_url: str) -> None:
+    """The real axis cannot refuse a repeated signature: an SDK object keeps its timestamp for hours."""
+    sdk = SdkService(axis_url, HUB, HUB_SECRET)
+    first, again = sdk.get_received_edoc_list(), sdk.get_received_edoc_list()
+    assert first["status"] == again["status"] == "OK"
+    old = SdkService(axis_url, HUB, HUB_SECRET, now=datetime.now(VIETNAM) - timedelta(hours=5))
+    assert old.get_agencies_list()["status"] == "OK"
+
+
+async def test_the_sdk_s_raw_body_and_a_multipart_form_are_both_read(axis_url: str) -> None:
+    sdk = SdkService(axis_url, G22, G22_SECRET)
+    sent = sdk.send_edoc(document(SO_NOI_VU), sender=G22)
+    assert sent["status"] == "OK" and sdk.last_response is not None and sdk.last_response.content.isascii()
+    content = document(SO_TU_PHAP, number="7817")
+    params = {"from": G22, "servicetype": "eDoc", "messagetype": "edoc", "hash-file": file_hash(content)}
+    files = {"file_doc": ("document.edxml", content, "application/xml")}
+    headers = sign(G22, G22_SECRET, params, timestamp=now_stamp(), content_type="multipart/form-data")
+    del headers["Content-Type"]  # httpx writes the multipart one, with its boundary
+    response = await raw(axis_url, "sendEdoc", headers, files=files)
+    assert response.json()["status"] == "OK", response.json()
+    assert [p["sha256"] for p in packages(axis_url)] == [
+        hashlib.sha256(document(SO_NOI_VU)).hexdigest(),
+        hashlib.sha256(content).hexdigest(),
+    ]
+
+
+async def test_a_millisecond_timestamp_is_15(axis_url: str) -> None:
+    headers = sign(HUB, HUB_SECRET, {}, timestamp=str(int(time.time() * 1000)))
+    response = await raw(axis_url, "getAgenciesList", headers)
     assert (response.status_code, response.json()["ErrorCode"]) == (401, "15")
-    assert "behind the server's clock" in response.json()["ErrorDesc"]
+    assert "ddMMyyyy'T'HHmmss+SSSS" in response.json()["ErrorDesc"]
 
 
-async def test_a_wrong_hash_file_is_21(axis_url: str) -> None:
+async def test_a_wrong_hash_file_is_21_with_an_empty_doc_id(axis_url: str) -> None:
     content = document(SO_NOI_VU)
     params = {"from": G22, "servicetype": "eDoc", "messagetype": "edoc", "hash-file": file_hash(b"other")}
-    files = {"file_doc": ("document.edxml", content, "application/xml")}
-    response = await raw(axis_url, "sendEdoc", sign(G22, G22_SECRET, params), files=files)
-    assert (response.status_code, response.json()["ErrorCode"]) == (400, "21")
+    headers = sign(G22, G22_SECRET, params, timestamp=now_stamp(), content_type="application/octet-stream")
+    response = await raw(axis_url, "sendEdoc", headers, content=content + b"\r\n")
+    assert (response.status_code, response.json()["ErrorCode"], response.json()["DocId"]) == (400, "21", "")
+    padded = {**params, "hash-file": hashlib.sha256(content).hexdigest()}  # not the SDK's form
+    headers = sign(G22, G22_SECRET, padded, timestamp=now_stamp(), content_type="application/octet-stream")
+    response = await raw(axis_url, "sendEdoc", headers, content=content + b"\r\n")
+    assert response.json()["ErrorCode"] == "21"
     assert packages(axis_url) == []
 
 
 async def test_a_request_without_file_doc_is_10(axis_url: str) -> None:
     params = {"from": G22, "servicetype": "eDoc", "messagetype": "edoc", "hash-file": file_hash(b"")}
     files = {"attachment": ("document.edxml", b"", "application/xml")}
-    response = await raw(axis_url, "sendEdoc", sign(G22, G22_SECRET, params), files=files)
+    headers = sign(G22, G22_SECRET, params, timestamp=now_stamp(), content_type="multipart/form-data")
+    del headers["Content-Type"]
+    response = await raw(axis_url, "sendEdoc", headers, files=files)
     assert (response.status_code, response.json()["ErrorCode"]) == (400, "10")
     assert "file_doc" in response.json()["ErrorDesc"]
 
 
 async def test_an_unsigned_parameter_header_is_15(axis_url: str) -> None:
-    headers = sign(HUB, HUB_SECRET, {"servicetype": "eDoc"})
+    headers = sign(HUB, HUB_SECRET, {"servicetype": "eDoc"}, timestamp=now_stamp())
     headers[PREFIX + "messagetype"] = "status"
     response = await raw(axis_url, "getReceivedEdocList", headers)
     assert (response.status_code, response.json()["ErrorCode"]) == (401, "15")
 
 
 async def test_an_unknown_operation_is_10_in_the_axis_shape(axis_url: str) -> None:
-    response = await raw(axis_url, "sendEdocs", sign(HUB, HUB_SECRET, {}))
+    response = await raw(axis_url, "sendEdocs", sign(HUB, HUB_SECRET, {}, timestamp=now_stamp()))
     assert response.status_code == 400
     assert response.json()["status"] == "FAIL" and response.json()["ErrorCode"] == "10"
+
+
+async def test_counts_and_download(g22: AxisClient, hub: AxisClient, axis_url: str) -> None:
+    doc_id = await g22.send_edoc(document(SO_NOI_VU), from_code=G22)
+    assert (await hub.count_received(), await hub.count_received("status")) == (1, 0)
+    sdk = SdkService(axis_url, HUB, HUB_SECRET)
+    assert sdk.download_edoc(doc_id).content == document(SO_NOI_VU)
+    await hub.update_status(doc_id, "done")
+    assert await hub.count_received() == 0
 
 
 @pytest.mark.parametrize(
@@ -309,7 +381,7 @@ async def test_packages_are_only_for_the_systems_they_are_addressed_to(
     for call in (hub.get_edoc(doc_id), hub.update_status(doc_id, "done"), g22.get_edoc(doc_id)):
         error = await refused(call)
         assert (error.error_code, error.http_status, error.transient) == ("11", 404, False)
-    assert (await refused(hub.sent_status(doc_id))).error_code == "11"
+    assert (await refused(hub.get_sent_edoc_list(doc_id))).error_code == "11"
     assert (await refused(hub.get_edoc("no-such-package"))).error_code == "11"
 
 

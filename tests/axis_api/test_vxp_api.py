@@ -2,16 +2,17 @@
 by one agency's system, listed, fetched and acknowledged by the recipients' systems; status messages
 the same way; and every refusal in the protocol's JSON with its ErrorCode and HTTP status.
 
-Requests are signed with `app.axis.protocol.sign`, as the protocol's page describes."""
+Requests are signed with `app.axis.protocol.sign`, as the official SDK signs them; the SDK's own
+behaviour (a reused object, leftovers, both spellings of docId) is driven by the conformance client in
+tests/support/vxp_client.py."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
-import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 from support.hub import OTHER, RECIPIENT, SENDER, Hub
 from support.receiver import until
 
-from app.axis.protocol import PREFIX, encode_description, file_hash, sign
+from app.axis.protocol import PREFIX, encode_description, file_hash, sdk_timestamp, sign
 from app.axis_api.systems import (
     REPLAY_MEMORY,
     create_system,
@@ -30,7 +31,7 @@ from app.axis_api.systems import (
 )
 from app.edxml import DocumentSpec, StatusSpec, build_document, build_status
 from app.edxml.formats import format_date
-from app.kit.clock import utcnow, vietnam_now
+from app.kit.clock import VIETNAM, utcnow, vietnam_now
 from app.kit.secrets import SecretError, load_master_key
 from app.models import Delivery, Document, ExchangeLogEntry, Payload, VxpRequest, VxpSystem
 from app.sealing.seal import verify_seal
@@ -49,32 +50,49 @@ class System:
 
 
 class Vxp:
-    """Signed calls to the hub's /vxp, each with a timestamp of its own."""
+    """Signed calls to the hub's /vxp, each with a timestamp of its own (as a new SDK object)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._last_ms = 0
+        self._last = datetime.now(VIETNAM)
 
-    def now_ms(self) -> int:
-        self._last_ms = max(time.time_ns() // 1_000_000, self._last_ms + 1)
-        return self._last_ms
+    def now(self) -> datetime:
+        self._last = max(datetime.now(VIETNAM), self._last + timedelta(milliseconds=1))
+        return self._last
 
-    async def system(self, agency: str) -> System:
+    async def system(self, agency: str, **options: Any) -> System:
         async with self.hub.database.transaction() as session:
             system, secret = await create_system(
-                session, load_master_key(self.hub.settings), agency_code=agency, actor="test"
+                session, load_master_key(self.hub.settings), agency_code=agency, actor="test", **options
             )
         return System(system.id, secret, agency)
 
     def headers(
-        self, system: System, params: dict[str, str] | None = None, *, skew_ms: int = 0, secret: str = ""
+        self,
+        system: System,
+        params: dict[str, str] | None = None,
+        *,
+        skew: timedelta = timedelta(0),
+        secret: str = "",
+        content_type: str = "application/json",
     ) -> dict[str, str]:
-        return sign(system.id, secret or system.secret, params or {}, now_ms=self.now_ms() + skew_ms)
+        timestamp = sdk_timestamp(self.now() + skew)
+        return sign(
+            system.id, secret or system.secret, params or {}, timestamp=timestamp, content_type=content_type
+        )
 
     async def post(
-        self, operation: str, headers: dict[str, str], *, files: dict[str, Any] | None = None
+        self,
+        operation: str,
+        headers: dict[str, str],
+        *,
+        files: dict[str, Any] | None = None,
+        content: bytes = b"",
     ) -> httpx.Response:
-        return await self.hub.client.post(f"/vxp/{operation}", headers=headers, files=files)
+        if files is not None:
+            headers = {name: value for name, value in headers.items() if name != "Content-Type"}
+            return await self.hub.client.post(f"/vxp/{operation}", headers=headers, files=files)
+        return await self.hub.client.post(f"/vxp/{operation}", headers=headers, content=content)
 
     async def call(self, system: System, operation: str, **params: str) -> httpx.Response:
         return await self.post(operation, self.headers(system, params))
@@ -87,15 +105,22 @@ class Vxp:
         sender: str | None = None,
         message_type: str = "edoc",
         hash_file: str | None = None,
+        multipart: bool = False,
     ) -> httpx.Response:
+        """As the SDK sends it (the file and CRLF, application/octet-stream), or as a multipart form
+        with the part file_doc, as other clients do."""
         params = {
             "from": sender or system.agency,
             "servicetype": "eDoc",
             "messagetype": message_type,
             "hash-file": hash_file or file_hash(content),
         }
-        files = {"file_doc": ("document.edxml", content, "application/xml")}
-        return await self.post("sendEdoc", self.headers(system, params), files=files)
+        if multipart:
+            files = {"file_doc": ("document.edxml", content, "application/xml")}
+            headers = self.headers(system, params, content_type="multipart/form-data")
+            return await self.post("sendEdoc", headers, files=files)
+        headers = self.headers(system, params, content_type="application/octet-stream")
+        return await self.post("sendEdoc", headers, content=content + b"\r\n")
 
 
 def ok(response: httpx.Response) -> dict[str, Any]:
@@ -106,11 +131,15 @@ def ok(response: httpx.Response) -> dict[str, Any]:
 
 
 def refused(response: httpx.Response, code: str, http_status: int) -> str:
-    """The ErrorDesc of a refusal with this ErrorCode and HTTP status, in the protocol's JSON."""
+    """The ErrorDesc of a refusal with this ErrorCode and HTTP status, in the protocol's ASCII JSON
+    (sendEdoc's with `"DocId": ""`, which the SDK reads even from a refusal)."""
     assert response.headers["content-type"].startswith("application/json")
+    assert response.content.isascii()
     body = response.json()
     assert (body["status"], body["ErrorCode"], response.status_code) == ("FAIL", code, http_status), body
-    assert set(body) == {"status", "ErrorCode", "ErrorDesc"}
+    sent = response.request.url.path.endswith("/sendEdoc")
+    assert set(body) == {"status", "ErrorCode", "ErrorDesc"} | ({"DocId"} if sent else set())
+    assert body.get("DocId", "") == ""
     assert body["ErrorDesc"]
     return str(body["ErrorDesc"])
 
@@ -176,15 +205,18 @@ async def test_a_document_goes_through_the_axis_compatible_api(hub: Hub, sample:
     ]
     assert item == {
         "docId": mine.id,
+        "serviceType": "eDoc",
+        "messageType": "edoc",
+        "created_time": item["created_time"],
+        "updated_time": item["updated_time"],
         "from": SENDER,
         "to": [RECIPIENT],
-        "messageType": "edoc",
         "status": "initial",
-        "created_time": item["created_time"],
+        "status_desc": "",
         "documentId": "000.00.01.H62,2026/11/20,1234/VP-KSTT",
         "code": "1234/VP-KSTT",
     }
-    assert TIMESTAMP.fullmatch(item["created_time"])
+    assert TIMESTAMP.fullmatch(item["created_time"]) and TIMESTAMP.fullmatch(item["updated_time"])
     assert [i["docId"] for i in ok(await vxp.call(recipient, "getReceivedEdocList"))["data"]] == [mine.id]
     assert ok(await vxp.call(recipient, "getReceivedEdocList", messagetype="status"))["data"] == []
     today = vietnam_now().date()
@@ -229,11 +261,33 @@ async def test_a_document_goes_through_the_axis_compatible_api(hub: Hub, sample:
     ]
 
     sent = ok(await vxp.call(sender, "getSentEdocList", docId=doc_id))["data"]
-    assert [(r["to"], r["status"], r["description"]) for r in sent] == [
+    assert [(r["toCode"], r["sendStatus"], r["sendStatusDesc"]) for r in sent] == [
         (RECIPIENT, "done", ""),
         (THIRD, "initial", ""),
     ]
-    assert all(TIMESTAMP.fullmatch(r["updated_time"]) for r in sent)
+    assert sent[0] == {
+        "serviceType": "eDoc",
+        "messageType": "edoc",
+        "senderDocId": doc_id,
+        "receiverDocId": mine.id,
+        "fromCode": SENDER,
+        "toCode": RECIPIENT,
+        "title": document.subject,
+        "notation": "1234/VP-KSTT",
+        "sentTime": sent[0]["sentTime"],
+        "receivedTime": sent[0]["receivedTime"],
+        "sendStatus": "done",
+        "sendStatusDesc": "",
+        "receiveStatus": "",
+        "receiveStatusDesc": "",
+        "documentId": "000.00.01.H62,2026/11/20,1234/VP-KSTT",
+    }
+    assert TIMESTAMP.fullmatch(sent[0]["sentTime"]) and TIMESTAMP.fullmatch(sent[0]["receivedTime"])
+    assert sent[1]["receivedTime"] == ""
+    # Without a docId: the agency's recent packages, the same rows.
+    assert (
+        ok(await vxp.call(sender, "getSentEdocList", servicetype="eDoc", messagetype="edoc"))["data"] == sent
+    )
 
     # fail: the third recipient's software refuses the package, with a reason in Vietnamese.
     theirs = (await deliveries_of(hub, doc_id))[THIRD]
@@ -251,7 +305,7 @@ async def test_a_document_goes_through_the_axis_compatible_api(hub: Hub, sample:
     )
     assert str(history).startswith(f"refused by the recipient's system: {reason}")
     sent = ok(await vxp.call(sender, "getSentEdocList", docId=doc_id))["data"]
-    assert [(r["to"], r["status"], r["description"]) for r in sent] == [
+    assert [(r["toCode"], r["sendStatus"], r["sendStatusDesc"]) for r in sent] == [
         (RECIPIENT, "done", ""),
         (THIRD, "fail", f"refused by the recipient's system: {reason}"),
     ]
@@ -282,6 +336,11 @@ async def test_status_messages_travel_as_packages_of_type_status(hub: Hub, sampl
     async with hub.database.reading() as session:
         message = await session.get(Document, status_id)
     assert message is not None and (message.kind, message.related_id) == ("status", doc_id)
+    rows = ok(await vxp.call(sender, "getSentEdocList", docId=doc_id))["data"]
+    assert {r["toCode"]: (r["receiveStatus"], r["receiveStatusDesc"]) for r in rows} == {
+        RECIPIENT: ("01", "Đã đến"),
+        THIRD: ("", ""),
+    }
 
     async def sender_sees_it() -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = ok(await vxp.call(sender, "getReceivedEdocList", messagetype="status"))[
@@ -308,18 +367,14 @@ async def test_refused_credentials(hub: Hub) -> None:
     )
     stranger = System("vxp-0000000000000000", system.secret, RECIPIENT)
     assert "unknown or revoked" in refused(await vxp.call(stranger, "getAgenciesList"), "15", 401)
-    for skew in (-301_000, 301_000):
-        desc = refused(await vxp.post("getAgenciesList", vxp.headers(system, skew_ms=skew)), "15", 401)
-        assert "300 s" in desc
-    for skew in (-299_000, 299_000):  # within the window
-        ok(await vxp.post("getAgenciesList", vxp.headers(system, skew_ms=skew)))
-
-    headers = vxp.headers(system)
-    ok(await vxp.post("getAgenciesList", headers))
-    assert "replay" in refused(await vxp.post("getAgenciesList", headers), "15", 401)
 
     unsigned = {**vxp.headers(system), f"{PREFIX}docId": "0197a3c2"}
     assert "not signed" in refused(await vxp.post("getEdoc", unsigned), "15", 401)
+    tampered = vxp.headers(system, {"docId": "0197a3c2"})
+    tampered[f"{PREFIX}docId"] = "someone-elses"
+    assert "differs" in refused(await vxp.post("getEdoc", tampered), "15", 401)
+    millis = sign(system.id, system.secret, {}, timestamp=str(utcnow().timestamp() * 1000))
+    assert "ddMMyyyy'T'HHmmss+SSSS" in refused(await vxp.post("getAgenciesList", millis), "15", 401)
     refused(await hub.client.post("/vxp/getAgenciesList"), "15", 401)  # no signature at all
 
     other = await vxp.system(RECIPIENT)
@@ -327,6 +382,55 @@ async def test_refused_credentials(hub: Hub) -> None:
         await revoke_system(session, system_id=system.id, actor="test")
     assert "unknown or revoked" in refused(await vxp.call(system, "getAgenciesList"), "15", 401)
     ok(await vxp.call(other, "getAgenciesList"))  # the agency's other system still works
+
+
+async def test_by_default_a_reused_timestamp_and_signature_are_accepted(hub: Hub) -> None:
+    """An SDK object takes its timestamp once and keeps it for hours: the same call twice is signed
+    identically, and a timestamp of hours ago is normal."""
+    vxp = Vxp(hub)
+    system = await vxp.system(RECIPIENT)
+    headers = vxp.headers(system, {"servicetype": "eDoc", "messagetype": "edoc"})
+    ok(await vxp.post("getReceivedEdocList", headers))
+    ok(await vxp.post("getReceivedEdocList", headers))
+    for skew in (timedelta(hours=-6), timedelta(minutes=10)):
+        ok(await vxp.post("getAgenciesList", vxp.headers(system, skew=skew)))
+    assert await count(hub, VxpRequest) == 0  # nothing remembered for a system that is not strict
+
+
+async def test_strict_mode_refuses_stale_timestamps_and_repeated_signatures(hub: Hub) -> None:
+    vxp = Vxp(hub)
+    system = await vxp.system(RECIPIENT, strict=True)
+    for skew in (timedelta(seconds=-301), timedelta(seconds=301)):
+        desc = refused(await vxp.post("getAgenciesList", vxp.headers(system, skew=skew)), "15", 401)
+        assert "300 s" in desc and "strict mode" in desc
+    for skew in (timedelta(seconds=-299), timedelta(seconds=299)):  # within the window
+        ok(await vxp.post("getAgenciesList", vxp.headers(system, skew=skew)))
+    headers = vxp.headers(system)
+    ok(await vxp.post("getAgenciesList", headers))
+    assert "repeated signatures" in refused(await vxp.post("getAgenciesList", headers), "15", 401)
+
+
+async def test_a_system_limited_to_some_addresses_is_refused_from_others(hub: Hub) -> None:
+    vxp = Vxp(hub)
+    # httpx's ASGI transport presents the client as 127.0.0.1.
+    here = await vxp.system(RECIPIENT, allowed_sources=["127.0.0.0/8", "10.0.0.0/8"])
+    elsewhere = await vxp.system(RECIPIENT, allowed_sources=["192.0.2.10"])
+    ok(await vxp.call(here, "getAgenciesList"))
+    assert "may not call from 127.0.0.1" in refused(await vxp.call(elsewhere, "getAgenciesList"), "15", 401)
+    with pytest.raises(ValueError, match="not an IP address"):
+        await vxp.system(RECIPIENT, allowed_sources=["intranet"])
+
+
+async def test_each_system_has_a_rate_limit(hub: Hub) -> None:
+    vxp = Vxp(hub)
+    busy, other = await vxp.system(RECIPIENT), await vxp.system(SENDER)
+    limit = hub.settings.vxp_rate_per_minute = 20  # the limiter is made on the first /vxp request
+    for _ in range(limit):
+        ok(await vxp.call(busy, "countReceiveEdoc"))
+    limited = await vxp.call(busy, "countReceiveEdoc")
+    assert (limited.status_code, limited.json()["ErrorCode"]) == (429, "20")
+    assert "too many requests" in limited.json()["ErrorDesc"] and int(limited.headers["retry-after"]) >= 1
+    ok(await vxp.call(other, "countReceiveEdoc"))  # another system is not held back
 
 
 async def test_refused_sends_store_nothing(hub: Hub, sample: bytes) -> None:
@@ -363,7 +467,12 @@ async def test_refused_sends_store_nothing(hub: Hub, sample: bytes) -> None:
     assert {entry.detail["channel"] for entry in rejected} == {"vxp"}
     assert {entry.detail["system_id"] for entry in rejected} == {system.id, other.id}
 
-    ok(await vxp.send(system, sample))  # and the sample itself is accepted
+    doc_id = ok(await vxp.send(system, sample))["DocId"]  # and the sample itself is accepted
+    assert await count(hub, Document) == before[0] + 1
+    # The same file as a multipart form (other clients), or with the usual 64-digit hash: the same.
+    assert ok(await vxp.send(system, sample, multipart=True))["DocId"] == doc_id
+    padded = hashlib.sha256(sample).hexdigest()
+    assert ok(await vxp.send(system, sample, hash_file=padded))["DocId"] == doc_id
     assert await count(hub, Document) == before[0] + 1
 
 
@@ -401,6 +510,44 @@ async def test_the_directory(hub: Hub) -> None:
     assert by_id["000.00.00.H62"]["pid"] == ""
     assert CLOSED not in by_id  # closed codes leave the directory, as on the axis
 
+    system = await vxp.system(SENDER)
+    qd20 = {a["code"]: a for a in ok(await vxp.call(system, "getAgenciesListQD20"))["data"]}
+    assert qd20[SENDER] == {
+        "id": SENDER,
+        "code": SENDER,
+        "name": "Văn phòng Ủy ban nhân dân tỉnh Vĩnh Phúc",
+        "mail": "vanphong@vinhphuc.example",
+        "code102": "",
+    }
+    units = {a["code"]: a for a in ok(await vxp.call(system, "getSynchronizeUnit"))["data"]}
+    unit = units[SENDER]
+    assert set(unit) == {
+        "id",
+        "code",
+        "pid",
+        "name",
+        "mail",
+        "version",
+        "centerCode",
+        "deleted",
+        "modifyDate",
+        "isAgency",
+    }
+    assert (unit["pid"], unit["centerCode"], unit["deleted"], unit["isAgency"]) == (
+        "000.00.00.H62",
+        hub.settings.hub_code,
+        False,
+        True,
+    )
+    assert isinstance(unit["version"], int) and TIMESTAMP.fullmatch(unit["modifyDate"])
+    assert units[CLOSED]["deleted"] is True  # a synchronisation learns of closed codes too
+
+    register = await vxp.post("registerAgency", vxp.headers(system), content=b'{"code":"000.00.77.H62"}')
+    assert "operators" in refused(register, "10", 400)
+    delete = await vxp.post("deleteAgency", vxp.headers(system, {"AgencyCode": RECIPIENT}), content=b"{}")
+    assert "operators" in refused(delete, "10", 400)
+    assert RECIPIENT in {a["code"] for a in ok(await vxp.call(system, "getAgenciesList"))["data"]}
+
 
 async def test_everything_under_vxp_answers_in_the_protocols_shape(hub: Hub) -> None:
     assert "operations are" in refused(await hub.client.post("/vxp/sendDocument"), "10", 400)
@@ -414,9 +561,16 @@ async def test_everything_under_vxp_answers_in_the_protocols_shape(hub: Hub) -> 
             "sendEdoc",
             "getReceivedEdocList",
             "getEdoc",
+            "downloadEdoc",
             "updateStatus",
             "getSentEdocList",
+            "countReceiveEdoc",
+            "countReceiveStatus",
             "getAgenciesList",
+            "getAgenciesListQD20",
+            "getSynchronizeUnit",
+            "registerAgency",
+            "deleteAgency",
         )
     }
 

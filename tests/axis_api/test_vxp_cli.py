@@ -78,3 +78,36 @@ def test_refusals_are_one_line_on_stderr(env: Settings, args: tuple[str, ...]) -
     [line] = result.stderr.splitlines()
     assert line.startswith("lienthong: ")
     assert scalars(env.effective_database_url, select(VxpSystem)) == []
+
+
+def test_strict_mode_and_allowed_sources_are_chosen_at_creation(env: Settings) -> None:
+    result = lienthong(
+        "vxp-system",
+        "create",
+        "--agency",
+        RECIPIENT,
+        "--strict",
+        "--allow-from",
+        "10.1.0.0/16",
+        "--allow-from",
+        "192.0.2.7",
+    )
+    assert result.exit_code == 0, result.output
+    system_id = result.output.strip().splitlines()[-1].split(" ")[0]
+    plain = lienthong("vxp-system", "create", "--agency", RECIPIENT)
+    plain_id = plain.output.strip().splitlines()[-1].split(" ")[0]
+    systems = {s.id: s for s in scalars(env.effective_database_url, select(VxpSystem))}
+    assert (systems[system_id].strict, systems[system_id].allowed_sources) == (
+        True,
+        "10.1.0.0/16,192.0.2.7/32",
+    )
+    assert (systems[plain_id].strict, systems[plain_id].allowed_sources) == (False, None)
+    listed = lienthong("vxp-system", "list").output
+    assert f"{system_id}  {RECIPIENT}" in listed and "strict" in listed and "from 10.1.0.0/16" in listed
+    [entry] = scalars(
+        env.effective_database_url, select(AdminLogEntry).where(AdminLogEntry.target == system_id)
+    )
+    assert (entry.detail["strict"], entry.detail["allowed_sources"]) == (True, "10.1.0.0/16,192.0.2.7/32")
+
+    refused = lienthong("vxp-system", "create", "--agency", RECIPIENT, "--allow-from", "intranet")
+    assert refused.exit_code == 2 and "not an IP address" in refused.stderr
