@@ -80,12 +80,12 @@ async def staff_principal(
     if user is None:
         return None
     if request.method not in SAFE_METHODS:
-        token = request.headers.get(sessions.CSRF_HEADER)
-        if token is None and request.headers.get("content-type", "").startswith(
+        csrf: str | None = request.headers.get(sessions.CSRF_HEADER)
+        if csrf is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")
         ):
-            token = str((await request.form()).get(sessions.CSRF_FIELD) or "") or None
-        if not sessions.csrf_valid(sessions.signing_key(request), found.nonce, token):
+            csrf = str((await request.form()).get(sessions.CSRF_FIELD) or "") or None
+        if not sessions.csrf_valid(sessions.signing_key(request), found.nonce, csrf):
             raise Forbidden("the form's CSRF token is missing or wrong: reload the page and try again")
     return sessions.principal_of(user)
 

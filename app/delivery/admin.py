@@ -130,7 +130,7 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None
 
 
-def _rows_query() -> Select[Any]:
+def _rows_query() -> Any:  # a Select of (Delivery, sender, DocumentId, subject)
     return select(Delivery, Document.sender_code, Document.edxml_document_id, Document.subject).join(
         Document, Document.id == Delivery.document_id
     )
@@ -303,31 +303,20 @@ class BulkResult:
 
 
 def _change(delivery: Delivery, action: Action, *, actor: str, reason: str, now: datetime) -> Change:
-    current = DeliveryState(delivery.state)
-    why = f"{action.value} by {actor}" + (f": {reason}" if reason else "")
-    common = {
-        "delivery_id": delivery.id,
-        "document_id": delivery.document_id,
-        "recipient_code": delivery.recipient_code,
-        "from_state": current,
-        "reason": why,
-        "last_error": delivery.last_error,
-    }
-    if action is Action.DISCARD:
-        return Change(
-            **common,
-            to_state=DeliveryState.DISCARDED,
-            attempt_count=delivery.attempt_count,
-            dispatched_at=delivery.dispatched_at,
-        )
-    # Both make the delivery due at once and no longer with the broker, so the relay hands it out.
-    # A requeued delivery starts a fresh schedule of attempts (its earlier attempts stay listed).
+    discard = action is Action.DISCARD
+    # Requeue and retry-now make the delivery due at once and no longer with the broker, so the relay
+    # hands it out. A requeued delivery starts a fresh schedule of attempts (earlier ones stay listed).
     return Change(
-        **common,
-        to_state=DeliveryState.QUEUED,
+        delivery_id=delivery.id,
+        document_id=delivery.document_id,
+        recipient_code=delivery.recipient_code,
+        from_state=DeliveryState(delivery.state),
+        to_state=DeliveryState.DISCARDED if discard else DeliveryState.QUEUED,
+        reason=f"{action.value} by {actor}" + (f": {reason}" if reason else ""),
         attempt_count=0 if action is Action.REQUEUE else delivery.attempt_count,
-        next_attempt_at=now,
-        dispatched_at=None,
+        next_attempt_at=None if discard else now,
+        dispatched_at=delivery.dispatched_at if discard else None,
+        last_error=delivery.last_error,
     )
 
 
