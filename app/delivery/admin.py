@@ -241,6 +241,7 @@ async def delivery_detail(session: AsyncSession, delivery_id: str) -> DeliveryDe
             _rows_query()
             .where(Delivery.id == delivery_id)
             .options(selectinload(Delivery.events), selectinload(Delivery.statuses))
+            .execution_options(populate_existing=True)  # fresh after a change in this session
         )
     ).first()
     if row is None:

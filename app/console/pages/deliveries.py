@@ -88,15 +88,14 @@ async def delivery_page(
     return render(request, "pages/delivery.html", principal=principal, page="deliveries", detail=detail)
 
 
-ACTION_DONE = {
-    Action.REQUEUE: ("{n} delivery requeued.", "{n} deliveries requeued."),
-    Action.DISCARD: ("{n} delivery discarded.", "{n} deliveries discarded."),
-    Action.RETRY_NOW: ("{n} delivery is due now.", "{n} deliveries are due now."),
-}
-
-
 def _done(action: Action, changed: int, skipped: int) -> str:
-    text = ngettext(*ACTION_DONE[action], changed).format(n=changed)
+    if action is Action.REQUEUE:
+        text = ngettext("{n} delivery requeued.", "{n} deliveries requeued.", changed)
+    elif action is Action.DISCARD:
+        text = ngettext("{n} delivery discarded.", "{n} deliveries discarded.", changed)
+    else:
+        text = ngettext("{n} delivery is due now.", "{n} deliveries are due now.", changed)
+    text = text.format(n=changed)
     if skipped:
         text += " " + ngettext(
             "{n} skipped: its state does not allow it.",
