@@ -14,6 +14,7 @@ from support.receiver import Receiver, until
 
 from app.config import Settings
 
+API = "/api/v1/admin/deliveries"
 OUTSIDE = "000.00.00.G22"  # reached through the national axis, which these hubs do not have: fails
 
 
@@ -47,19 +48,17 @@ async def _is(hub: Hub, delivery_id: str, *wanted: str) -> bool:
 
 async def test_who_may_read_and_who_may_change(hub: Hub) -> None:
     [delivery_id] = await failed_delivery(hub)
-    assert (await hub.client.get("/api/v1/admin/deliveries")).status_code == 401
-    assert (await hub.client.get("/api/v1/admin/deliveries", headers=hub.auth(SENDER))).status_code == 403
-    assert (await hub.client.get("/api/v1/admin/deliveries", headers=hub.auth("auditor"))).status_code == 200
-    assert (
-        await hub.client.get(f"/api/v1/admin/deliveries/{delivery_id}", headers=hub.auth("auditor"))
-    ).is_success
+    assert (await hub.client.get(API)).status_code == 401
+    assert (await hub.client.get(API, headers=hub.auth(SENDER))).status_code == 403
+    assert (await hub.client.get(API, headers=hub.auth("auditor"))).status_code == 200
+    assert (await hub.client.get(f"{API}/{delivery_id}", headers=hub.auth("auditor"))).is_success
     refused = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/requeue", json={"reason": "x"}, headers=hub.auth("auditor")
+        f"{API}/{delivery_id}/requeue", json={"reason": "x"}, headers=hub.auth("auditor")
     )
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
     bulk = await hub.client.post(
-        "/api/v1/admin/deliveries/discard",
+        f"{API}/discard",
         json={"ids": [delivery_id], "reason": "x"},
         headers=hub.auth("auditor"),
     )
@@ -70,9 +69,7 @@ async def test_who_may_read_and_who_may_change(hub: Hub) -> None:
 
 async def test_requeue_discard_and_the_conflicts_the_state_machine_raises(hub: Hub) -> None:
     [delivery_id] = await failed_delivery(hub)
-    detail = (
-        await hub.client.get(f"/api/v1/admin/deliveries/{delivery_id}", headers=hub.auth("admin"))
-    ).json()
+    detail = (await hub.client.get(f"{API}/{delivery_id}", headers=hub.auth("admin"))).json()
     assert detail["delivery"]["state"] == "failed"
     assert detail["actions"] == ["requeue", "discard"]
     assert [a["outcome"] for a in detail["attempts"]] == ["permanent"]
@@ -80,7 +77,7 @@ async def test_requeue_discard_and_the_conflicts_the_state_machine_raises(hub: H
     assert detail["document"]["sender"] == SENDER
 
     requeued = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/requeue",
+        f"{API}/{delivery_id}/requeue",
         json={"reason": "axis back"},
         headers=hub.auth("admin"),
     )
@@ -95,25 +92,23 @@ async def test_requeue_discard_and_the_conflicts_the_state_machine_raises(hub: H
     assert any(r.startswith("requeue by api:") and r.endswith(": axis back") for r in reasons)
 
     no_reason = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/discard", json={"reason": " "}, headers=hub.auth("admin")
+        f"{API}/{delivery_id}/discard", json={"reason": " "}, headers=hub.auth("admin")
     )
     assert no_reason.status_code == 400
     discarded = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/discard",
+        f"{API}/{delivery_id}/discard",
         json={"reason": "the agency was merged"},
         headers=hub.auth("admin"),
     )
     assert discarded.status_code == 200 and discarded.json()["state"] == "discarded"
     for action in ("discard", "requeue", "retry-now"):
         again = await hub.client.post(
-            f"/api/v1/admin/deliveries/{delivery_id}/{action}",
+            f"{API}/{delivery_id}/{action}",
             json={"reason": "again"},
             headers=hub.auth("admin"),
         )
         assert again.status_code == 409, action
-    missing = await hub.client.post(
-        "/api/v1/admin/deliveries/no-such-id/requeue", json={}, headers=hub.auth("admin")
-    )
+    missing = await hub.client.post(f"{API}/no-such-id/requeue", json={}, headers=hub.auth("admin"))
     assert missing.status_code == 404
 
     log = (await hub.client.get("/api/v1/admin/log?action=delivery.", headers=hub.auth("auditor"))).json()
@@ -128,12 +123,10 @@ async def test_requeue_discard_and_the_conflicts_the_state_machine_raises(hub: H
 async def test_an_inbox_delivery_can_be_discarded_but_not_requeued(hub: Hub) -> None:
     [delivery_id] = await failed_delivery(hub, RECIPIENT)
     assert await state(hub, delivery_id) == "awaiting_pickup"
-    refused = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/requeue", json={}, headers=hub.auth("admin")
-    )
+    refused = await hub.client.post(f"{API}/{delivery_id}/requeue", json={}, headers=hub.auth("admin"))
     assert refused.status_code == 409
     done = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/discard",
+        f"{API}/{delivery_id}/discard",
         json={"reason": "sent twice"},
         headers=hub.auth("admin"),
     )
@@ -147,9 +140,7 @@ async def test_retry_now_makes_a_waiting_retry_due_at_once(hub: Hub, qlvb: Recei
     await set_endpoint(hub.database, RECIPIENT, qlvb.url("/busy"))
     [delivery] = (await hub.submit(document(RECIPIENT))).json()["deliveries"]
     await until(lambda: _is(hub, delivery["id"], "retrying"))
-    answer = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery['id']}/retry-now", json={}, headers=hub.auth("admin")
-    )
+    answer = await hub.client.post(f"{API}/{delivery['id']}/retry-now", json={}, headers=hub.auth("admin"))
     assert answer.status_code == 200, answer.text
     await until(lambda: _is(hub, delivery["id"], "delivered"), timeout=30)  # not after the 60 s back-off
     assert len(qlvb.at("/busy")) == 2
@@ -161,7 +152,7 @@ async def test_filters_and_keyset_pages(hub: Hub) -> None:
     admin = hub.auth("admin")
 
     async def ids(query: str) -> list[str]:
-        answer = await hub.client.get(f"/api/v1/admin/deliveries?{query}", headers=admin)
+        answer = await hub.client.get(f"{API}?{query}", headers=admin)
         assert answer.status_code == 200, answer.text
         return [item["id"] for item in answer.json()["items"]]
 
@@ -174,17 +165,15 @@ async def test_filters_and_keyset_pages(hub: Hub) -> None:
     assert await ids("recipient=*.G22") == outside
     assert await ids(f"sender={SENDER}&state=awaiting_pickup") == sorted(local, reverse=True)
     assert await ids("sender=*.H29") == []
-    detail = (await hub.client.get(f"/api/v1/admin/deliveries/{outside[0]}", headers=admin)).json()
+    detail = (await hub.client.get(f"{API}/{outside[0]}", headers=admin)).json()
     assert await ids(f"document_id={detail['document']['document_id']}") == outside
     now = datetime.now(UTC)
     assert await ids(f"since={(now - timedelta(hours=1)).isoformat().replace('+00:00', 'Z')}") == everything
     assert await ids(f"until={(now - timedelta(hours=1)).isoformat().replace('+00:00', 'Z')}") == []
 
-    first = (await hub.client.get("/api/v1/admin/deliveries?limit=2", headers=admin)).json()
+    first = (await hub.client.get(f"{API}?limit=2", headers=admin)).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    second = (
-        await hub.client.get(f"/api/v1/admin/deliveries?limit=2&cursor={first['next_cursor']}", headers=admin)
-    ).json()
+    second = (await hub.client.get(f"{API}?limit=2&cursor={first['next_cursor']}", headers=admin)).json()
     assert [i["id"] for i in first["items"] + second["items"]] == everything
     assert second["next_cursor"] is None
 
@@ -199,18 +188,16 @@ async def test_bulk_actions_by_ids_and_by_filter(hub: Hub) -> None:
     [inbox] = await failed_delivery(hub, RECIPIENT)
     admin = hub.auth("admin")
     both = await hub.client.post(
-        "/api/v1/admin/deliveries/requeue",
+        f"{API}/requeue",
         json={"ids": outside, "filter": {"state": "failed"}, "reason": "x"},
         headers=admin,
     )
     assert both.status_code == 400
-    unreasoned = await hub.client.post(
-        "/api/v1/admin/deliveries/discard", json={"ids": outside}, headers=admin
-    )
+    unreasoned = await hub.client.post(f"{API}/discard", json={"ids": outside}, headers=admin)
     assert unreasoned.status_code == 400
 
     by_filter = await hub.client.post(
-        "/api/v1/admin/deliveries/requeue",
+        f"{API}/requeue",
         json={"filter": {"recipient": "*.G22"}, "reason": "the axis is back"},
         headers=admin,
     )
@@ -219,15 +206,13 @@ async def test_bulk_actions_by_ids_and_by_filter(hub: Hub) -> None:
         await until(lambda d=delivery_id: _is(hub, d, "failed"))
 
     by_ids = await hub.client.post(
-        "/api/v1/admin/deliveries/discard",
+        f"{API}/discard",
         json={"ids": [*outside, inbox, "no-such-id"], "reason": "duplicates"},
         headers=admin,
     )
     assert by_ids.json() == {"changed": 3, "skipped": 1}
     assert {await state(hub, d) for d in [*outside, inbox]} == {"discarded"}
-    nothing = await hub.client.post(
-        "/api/v1/admin/deliveries/requeue", json={"filter": {"state": "failed"}}, headers=admin
-    )
+    nothing = await hub.client.post(f"{API}/requeue", json={"filter": {"state": "failed"}}, headers=admin)
     assert nothing.json() == {"changed": 0, "skipped": 0}
 
     log = (await hub.client.get("/api/v1/admin/log?action=delivery.discard", headers=admin)).json()
@@ -240,10 +225,10 @@ async def test_a_logged_in_person_uses_the_api_with_the_csrf_token(hub: Hub) -> 
     await add_people(hub.database)
     [delivery_id] = await failed_delivery(hub)
     assert (await log_in(hub.client, AUDITOR)).status_code == 303
-    assert (await hub.client.get("/api/v1/admin/deliveries")).status_code == 200
+    assert (await hub.client.get(API)).status_code == 200
     token = csrf_of((await hub.client.get("/admin/account")).text)
     as_auditor = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/discard",
+        f"{API}/{delivery_id}/discard",
         json={"reason": "x"},
         headers={"X-CSRF-Token": token},
     )
@@ -252,10 +237,10 @@ async def test_a_logged_in_person_uses_the_api_with_the_csrf_token(hub: Hub) -> 
     hub.client.cookies.clear()
     assert (await log_in(hub.client, ADMIN)).status_code == 303
     token = csrf_of((await hub.client.get("/admin/account")).text)
-    forged = await hub.client.post(f"/api/v1/admin/deliveries/{delivery_id}/discard", json={"reason": "x"})
+    forged = await hub.client.post(f"{API}/{delivery_id}/discard", json={"reason": "x"})
     assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
     done = await hub.client.post(
-        f"/api/v1/admin/deliveries/{delivery_id}/discard",
+        f"{API}/{delivery_id}/discard",
         json={"reason": "by a person"},
         headers={"X-CSRF-Token": token},
     )
