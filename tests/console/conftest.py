@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import httpx
-import pytest
 
 from app.kit.db import Database
 from app.models import Role
@@ -37,6 +37,67 @@ async def log_in(client: httpx.AsyncClient, name: str, password: str | None = No
     )
 
 
-@pytest.fixture
-def people_added() -> bool:
-    return True
+async def stored_delivery(
+    database: Database,
+    *,
+    recipient: str = "000.00.00.G22",
+    connector: str = "national-axis",
+    failed: bool = True,
+) -> str:
+    """A document from the demo sender with one delivery, moved to `failed` (or left queued) through
+    the state machine, without running a hub."""
+    from app.delivery.service import Change, apply_changes
+    from app.kit.clock import utcnow
+    from app.kit.ids import new_id
+    from app.models import Delivery, DeliveryState, Document, Payload
+
+    content = f"<edXML>{new_id()}</edXML>".encode()
+    digest = hashlib.sha256(content).hexdigest()
+    async with database.transaction() as session:
+        session.add(Payload(sha256=digest, size=len(content), content=content))
+        await session.flush()
+        document = Document(
+            edxml_document_id=f"000.00.01.H62,2026/12/01,{new_id()[-12:]}/VP",
+            sender_code="000.00.01.H62",
+            subject="V/v thử nghiệm",
+            code_number="1",
+            code_notation="VP",
+            original_sha256=digest,
+            sealed_sha256=digest,
+        )
+        session.add(document)
+        await session.flush()
+        delivery = Delivery(document_id=document.id, recipient_code=recipient, connector=connector)
+        session.add(delivery)
+        await session.flush()
+        if failed:
+            now = utcnow()
+            common = {"delivery_id": delivery.id, "document_id": document.id, "recipient_code": recipient}
+            await apply_changes(
+                session,
+                [
+                    Change(
+                        **common,
+                        from_state=DeliveryState.QUEUED,
+                        to_state=DeliveryState.SENDING,
+                        reason="t",
+                        attempt_count=1,
+                    )
+                ],
+                at=now,
+            )
+            await apply_changes(
+                session,
+                [
+                    Change(
+                        **common,
+                        from_state=DeliveryState.SENDING,
+                        to_state=DeliveryState.FAILED,
+                        reason="t",
+                        attempt_count=1,
+                        last_error="HTTP 400",
+                    )
+                ],
+                at=now,
+            )
+        return delivery.id
