@@ -86,7 +86,7 @@ def render(
     """A page (or, for htmx, a fragment) in the person's language, with the layout's context."""
     locale = request_locale(request)
     flash = read_flash(request)
-    csrf = csrf_for(request)
+    csrf = csrf_for(request, login=page == "login")
     with use_locale(locale):
         html = ENVIRONMENT.get_template(template).render(
             request=request,
@@ -108,10 +108,10 @@ def render(
     return response
 
 
-def csrf_for(request: Request) -> str:
-    """The CSRF token of the request's session (or, before login, of its login nonce)."""
+def csrf_for(request: Request, *, login: bool = False) -> str:
+    """The CSRF token of the request's session, or for the login form, of its login nonce."""
     key = sessions.signing_key(request)
-    found = sessions.request_session(request)
+    found = None if login else sessions.request_session(request)
     if found is not None:
         return sessions.csrf_token(key, found.nonce)
     nonce = getattr(request.state, "login_nonce", None) or request.cookies.get(sessions.LOGIN_NONCE_COOKIE)
