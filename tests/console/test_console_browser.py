@@ -125,7 +125,7 @@ async def test_an_operator_repairs_deliveries_and_an_auditor_only_reads(
         assert await page.get_by_role("heading", level=1).inner_text() == "Tổng quan"
         [total] = await rows(database, "SELECT count(*) AS n FROM deliveries")
         [failed] = await rows(database, "SELECT count(*) AS n FROM deliveries WHERE state = 'failed'")
-        assert await page.locator("[data-figure=total]").inner_text() == str(total.n)
+        assert await page.locator("[data-figure=created]").inner_text() == str(total.n)
         assert await page.locator("tfoot [data-state=failed]").inner_text() == str(failed.n)
         assert await page.locator("[data-figure=failures]").inner_text() == str(failed.n)
         await check_page(page, "02-tong-quan")
