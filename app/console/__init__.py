@@ -31,6 +31,8 @@ from fastapi.staticfiles import StaticFiles
 from app.config import Settings
 from app.console.deps import LoginRequired, login_redirect
 from app.console.pages import account, admin_log, deliveries, language, login, overview
+from app.console.rendering import error_page
+from app.kit.errors import HubError, problem_response
 from app.users.throttle import LoginThrottle
 
 PAGES = [login, language, overview, deliveries, admin_log, account]
@@ -51,4 +53,12 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     async def on_login_required(request: Request, _exc: Exception) -> Response:
         return login_redirect(request)
 
+    async def on_hub_error(request: Request, exc: Exception) -> Response:
+        # The console's pages answer people with a page; everything else keeps problem+json.
+        assert isinstance(exc, HubError)
+        if not request.url.path.startswith("/admin") or request.url.path.startswith("/admin/static"):
+            return problem_response(exc, request)
+        return error_page(request, exc)
+
     app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(HubError, on_hub_error)

@@ -19,6 +19,7 @@ from app.console.navigation import visible
 from app.i18n import (
     DEFAULT_LOCALE,
     LOCALES,
+    N_,
     format_date,
     format_datetime,
     format_number,
@@ -28,6 +29,7 @@ from app.i18n import (
     normalise,
     use_locale,
 )
+from app.kit.errors import HubError
 from app.models import Role
 from app.users import sessions
 
@@ -142,3 +144,26 @@ def read_flash(request: Request) -> dict[str, str] | None:
 
 def set_locale_cookie(response: Response, settings: Settings, locale: str) -> None:
     sessions.set_cookie(response, settings, LOCALE_COOKIE, normalise(locale), max_age=365 * 24 * 3600)
+
+
+UNEXPECTED = N_("Something went wrong")
+ERROR_TITLES = {
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Not possible in this state"),
+}
+
+
+def error_page(request: Request, error: HubError) -> HTMLResponse:
+    """A refused or failed console request, as a page in the person's language (the detail, meant
+    for operators, stays as the service wrote it)."""
+    with use_locale(request_locale(request)):
+        title = gettext(ERROR_TITLES.get(error.status, UNEXPECTED))
+    return render(
+        request,
+        "pages/error.html",
+        status_code=error.status,
+        title=title,
+        detail=error.detail,
+        headers=error.headers,
+    )
