@@ -396,3 +396,5 @@ class User(Base):
 Index("ix_deliveries_state_id", Delivery.state, Delivery.id)
 Index("ix_deliveries_connector_id", Delivery.connector, Delivery.id)
 Index("ix_deliveries_recipient_id", Delivery.recipient_code, Delivery.id)
+# The overview's counts per state and connector, read from the index alone.
+Index("ix_deliveries_state_connector", Delivery.state, Delivery.connector)

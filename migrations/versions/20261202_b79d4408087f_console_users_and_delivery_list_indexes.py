@@ -35,10 +35,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_deliveries_state_id", ["state", "id"], unique=False)
         batch_op.create_index("ix_deliveries_connector_id", ["connector", "id"], unique=False)
         batch_op.create_index("ix_deliveries_recipient_id", ["recipient_code", "id"], unique=False)
+        batch_op.create_index("ix_deliveries_state_connector", ["state", "connector"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_state_connector")
         batch_op.drop_index("ix_deliveries_recipient_id")
         batch_op.drop_index("ix_deliveries_connector_id")
         batch_op.drop_index("ix_deliveries_state_id")
