@@ -9,9 +9,9 @@ Seeding is done by PostgreSQL itself (generate_series): 4 deliveries a document,
 days, with time-ordered ids like the hub's, states and connectors in proportions like a working
 province's (mostly delivered; a few thousand failed, retrying, queued), recipients spread over
 sở, districts and communes, 1 in 10 through the national axis. Waiting deliveries are due in a year,
-so the hub measured (which runs its in-process dispatcher) leaves them where they are. The timing is the whole HTTP answer,
-in-process (httpx over ASGI, no network), as a logged-in admin for the pages and with a bearer token
-for the API: median and slowest of --runs after one warm-up. Targets: a delivery-list page with any
+so the hub measured (which runs its in-process dispatcher) leaves them where they are. The timing
+is the whole HTTP answer, in-process (httpx over ASGI, no network), as a logged-in admin for the
+pages and with a bearer token for the API: median and slowest of --runs after one warm-up. Targets: a delivery-list page with any
 one filter ≤ 300 ms, the overview ≤ 500 ms. `--keep NAME` seeds into (or reuses) the database NAME
 and leaves it, for measuring again without seeding.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import re
 import statistics
@@ -41,9 +42,11 @@ from app.kit.db import Database
 from app.kit.migrate import upgrade
 from app.main import create_app
 from app.models import Role
-from app.users.service import add_user
+from app.users.service import add_user, find_user
 
 TARGET_LIST_MS, TARGET_OVERVIEW_MS = 300, 500
+# A fixed master key, so that a kept database's signing key opens again on the next run.
+MASTER_KEY = base64.urlsafe_b64encode(b"lienthong bench: console, 32 By.").decode()
 PASSWORD = "đo hiệu năng 2026"  # noqa: S105  (a throwaway user of a throwaway database)
 DAYS = 30
 RECIPIENTS = [f"000.00.{n:02d}.H62" for n in range(2, 30)] + [
@@ -131,11 +134,14 @@ async def seed(dsn: str, deliveries: int) -> float:
 
 async def measure(dsn: str, runs: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as data:
-        settings = Settings(_env_file=None, data_dir=Path(data), database_url=sqlalchemy_url(dsn))
+        settings = Settings(
+            _env_file=None, data_dir=Path(data), database_url=sqlalchemy_url(dsn), master_key=MASTER_KEY
+        )
         await prepare(settings, migrate=False)
         database = Database(settings.effective_database_url)
         async with database.transaction() as session:
-            await add_user(session, name="bench", role=Role.ADMIN, password=PASSWORD, actor="bench")
+            if await find_user(session, "bench") is None:
+                await add_user(session, name="bench", role=Role.ADMIN, password=PASSWORD, actor="bench")
             _, token = await create_credential(session, role=Role.ADMIN, agency_code=None)
         async with database.reading() as session:
             row = (
