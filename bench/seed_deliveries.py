@@ -11,9 +11,9 @@ province's (mostly delivered; a few thousand failed, retrying, queued), recipien
 sở, districts and communes, 1 in 10 through the national axis. Waiting deliveries are due in a year,
 so the hub measured (which runs its in-process dispatcher) leaves them where they are. The timing
 is the whole HTTP answer, in-process (httpx over ASGI, no network), as a logged-in admin for the
-pages and with a bearer token for the API: median and slowest of --runs after one warm-up. Targets: a delivery-list page with any
-one filter ≤ 300 ms, the overview ≤ 500 ms. `--keep NAME` seeds into (or reuses) the database NAME
-and leaves it, for measuring again without seeding.
+pages and with a bearer token for the API: median and slowest of --runs after one warm-up.
+Targets: a delivery-list page with any one filter ≤ 300 ms, the overview ≤ 500 ms. `--keep NAME`
+seeds into (or reuses) the database NAME and leaves it, for measuring again without seeding.
 """
 
 from __future__ import annotations
