@@ -12,6 +12,7 @@ from app.kit.db import Database
 from app.kit.deps import DatabaseDep
 from app.kit.errors import Forbidden, Unauthorized
 from app.models import Role
+from app.users import sessions
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `lienthong credential create`")
 
@@ -57,8 +58,6 @@ async def staff_principal(
 ) -> Principal | None:
     """The staff member behind a request, or None when it carries neither a bearer credential nor a
     valid console session. Forbidden for an agency's credential or a missing CSRF token."""
-    from app.users import sessions
-
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
