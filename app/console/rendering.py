@@ -72,7 +72,8 @@ ENVIRONMENT = _environment()
 
 
 def request_locale(request: Request) -> str:
-    return normalise(request.cookies.get(LOCALE_COOKIE) or DEFAULT_LOCALE)
+    """`?lang=en` for one page, else the language switch's cookie, else Vietnamese."""
+    return normalise(request.query_params.get("lang") or request.cookies.get(LOCALE_COOKIE) or DEFAULT_LOCALE)
 
 
 def render(

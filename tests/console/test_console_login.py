@@ -47,6 +47,7 @@ async def test_login_is_vietnamese_by_default_and_switches_to_english(hub: Hub) 
     assert switched.status_code == 303 and switched.headers["location"] == "/admin/login"
     english = await hub.client.get("/admin/login")
     assert '<html lang="en">' in english.text and "Log in to the console" in english.text
+    assert "Đăng nhập trang quản trị" in (await hub.client.get("/admin/login?lang=vi")).text
     away = await hub.client.get("/admin/lang/en?next=https://elsewhere.example/")
     assert away.headers["location"] == "/admin"  # no open redirect
     hub.client.cookies.clear()
