@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 # checked with. Installed with apt when running as root; otherwise those tests say what is missing.
 tools:
 	@command -v xmlsec1 >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xmlsec1 >/dev/null; } || echo "note: install the Debian package xmlsec1 for the interoperability tests"
+	@# The console's browser tests: Debian's Chromium (driven by Playwright) and axe-core (injected
+	@# into every page) in the git-ignored .tools/.
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "note: install the Debian package chromium for the console's browser tests"
+	@[ -f .tools/node_modules/axe-core/axe.min.js ] || npm install --prefix .tools --no-save --silent axe-core@4 >/dev/null || echo "note: npm install --prefix .tools axe-core@4 for the console's accessibility checks"
 
 lint: install
 	$(BIN)/ruff check app connectors tests bench

@@ -21,10 +21,12 @@ from app.auth.service import create_credential, revoke_credential
 from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
+from app.delivery.cli import delivery_app
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
 from app.sealing.cli import agency_certificates_app, keys_app, verify
+from app.users.cli import user_app
 
 cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -39,6 +41,8 @@ cli.add_typer(dev_app, name="dev")
 cli.add_typer(vxp_system_app, name="vxp-system")
 agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
+cli.add_typer(user_app, name="user")
+cli.add_typer(delivery_app, name="delivery")
 
 
 @cli.command()

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
         description="Load the demo directory of province H62 into an empty database. "
         "Default: yes in development, no in production.",
     )
+    console_session_hours: float = Field(
+        default=12.0, gt=0, description="how long a console login lasts before the person logs in again"
+    )
+    login_failures_per_name: int = Field(
+        default=5, ge=1, description="failed console logins for one user name before it is throttled"
+    )
+    login_failures_per_address: int = Field(
+        default=20, ge=1, description="failed console logins from one address before it is throttled"
+    )
+    login_throttle_seconds: float = Field(
+        default=900.0, gt=0, description="window in which failed logins count; how long a throttle lasts"
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_configuration(self) -> Settings:

@@ -14,6 +14,8 @@ from app.agencies.endpoints import router as agencies_router
 from app.axis.inbound import AxisInbound
 from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
+from app.console import install_console
+from app.delivery.admin_endpoints import router as admin_deliveries_router
 from app.delivery.endpoints import router as inbox_router
 from app.delivery.runtime import Dispatch
 from app.documents.endpoints import router as documents_router
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inbox_router)
     app.include_router(statuses_router)
     app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
+    app.include_router(admin_deliveries_router)
+    install_console(app, settings)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

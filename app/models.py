@@ -377,3 +377,31 @@ class AdminLogEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    """A person who logs into the console (người dùng): an admin changes things, an auditor reads.
+
+    `session_epoch` is written into every session cookie; raising it (new password, reset, disable)
+    ends every session the person has open."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The console's and the admin API's delivery list: newest first (ids are time-ordered) within one
+# state, connector or recipient, so each filter reads one index range instead of the whole table.
+Index("ix_deliveries_state_id", Delivery.state, Delivery.id)
+Index("ix_deliveries_connector_id", Delivery.connector, Delivery.id)
+Index("ix_deliveries_recipient_id", Delivery.recipient_code, Delivery.id)
+# The overview's counts per state and connector, read from the index alone.
+Index("ix_deliveries_state_connector", Delivery.state, Delivery.connector)

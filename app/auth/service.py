@@ -21,10 +21,13 @@ class Principal:
     role: Role
     agency_code: str | None
     holder: str
+    person: str | None = None  # the user name of a person logged into the console
 
     @property
     def actor(self) -> str:
         """How the admin log names this caller."""
+        if self.person is not None:
+            return f"user:{self.person}"
         return f"api:{self.holder}/{self.credential_id}"
 
     @property

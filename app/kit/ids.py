@@ -17,3 +17,10 @@ def new_id() -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return str(uuid.UUID(int=value))
+
+
+def id_floor(millis: int) -> str:
+    """The smallest id `new_id()` can give at `millis` (milliseconds since the epoch): ids made at
+    or after that moment sort at or above it, earlier ones below, so a time range over rows with
+    such ids is a range over their primary key."""
+    return str(uuid.UUID(int=(millis & ((1 << 48) - 1)) << 80))

@@ -1,0 +1,1 @@
+"""One module per thing operators look at; `app.console.PAGES` registers them."""

@@ -1,0 +1,235 @@
+"""The console in a real browser (Debian's Chromium, driven by Playwright) against a real
+`lienthong serve`: an operator logs in, reads the overview, repairs a failed delivery, discards in
+bulk and finds it in the admin log; an auditor only reads. Every page is checked with axe-core and
+photographed (test-artifacts/console/, not committed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ADMIN, AUDITOR, PASSWORDS, add_people
+from support.delivery import document, rows, set_endpoint
+from support.deployment import LIENTHONG, Deployment
+from support.hub import IN_CI, RECIPIENT, REPO
+from support.receiver import Receiver, until
+
+from app.kit.db import Database
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
+
+CHROMIUM = Path(os.environ.get("LIENTHONG_TEST_CHROMIUM", "/usr/bin/chromium"))
+AXE = REPO / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = REPO / "test-artifacts" / "console"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTSIDE = "000.00.00.G22"  # through the national axis, which this hub does not have: fails at once
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+
+def _require(path: Path, what: str) -> None:
+    if not path.exists():
+        message = f"{what} is missing at {path} (make tools)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def qlvb() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    _require(CHROMIUM, "Chromium")
+    _require(AXE, "axe-core")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield browser
+        await browser.close()
+
+
+async def check_page(page: object, name: str) -> None:
+    """Photograph the page and check it with axe-core: no serious or critical violation."""
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    await page.evaluate(AXE.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+    violations = await page.evaluate(  # type: ignore[attr-defined]
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+             .filter(v => v.impact === "serious" || v.impact === "critical")
+             .map(v => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map(n => n.target).join(", ")}`)"""
+    )
+    assert violations == [], f"{name}: {violations}"
+
+
+async def log_in(page: object, base: str, name: str) -> None:
+    await page.goto(f"{base}/admin")  # type: ignore[attr-defined]
+    await page.get_by_label("Tên đăng nhập").fill(name)  # type: ignore[attr-defined]
+    await page.get_by_label("Mật khẩu").fill(PASSWORDS[name])  # type: ignore[attr-defined]
+    await page.get_by_role("button", name="Đăng nhập").click()  # type: ignore[attr-defined]
+    await page.wait_for_url(f"{base}/admin")  # type: ignore[attr-defined]
+
+
+async def state_of(database: Database, delivery_id: str) -> str:
+    [row] = await rows(database, "SELECT state FROM deliveries WHERE id = :d", d=delivery_id)
+    return str(row.state)
+
+
+async def submit(base: str, token: str, *recipients: str) -> list[str]:
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            f"{base}/api/v1/documents",
+            content=document(*recipients),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
+        )
+    assert answer.status_code == 201, answer.text
+    return [d["id"] for d in answer.json()["deliveries"]]
+
+
+async def test_an_operator_repairs_deliveries_and_an_auditor_only_reads(
+    deployment: Deployment, database: Database, sender_token: str, qlvb: Receiver, browser: object
+) -> None:
+    await add_people(database)
+    qlvb.script("/broken", [400] * 50)
+    await set_endpoint(database, RECIPIENT, qlvb.url("/broken"))
+    with deployment.gateway() as gateway:
+        base = gateway.url
+        [refused] = await submit(base, sender_token, RECIPIENT)
+        await until(lambda: _is(database, refused, "failed"), timeout=60)
+
+        context = await browser.new_context(locale="vi-VN")  # type: ignore[attr-defined]
+        page = await context.new_page()
+
+        # Log in: the console speaks Vietnamese.
+        await page.goto(f"{base}/admin/login")
+        assert await page.get_by_role("heading", level=1).inner_text() == "Đăng nhập trang quản trị"
+        await check_page(page, "01-dang-nhap")
+        await log_in(page, base, ADMIN)
+
+        # Tổng quan: the counts are the database's.
+        assert await page.get_by_role("heading", level=1).inner_text() == "Tổng quan"
+        [total] = await rows(database, "SELECT count(*) AS n FROM deliveries")
+        [failed] = await rows(database, "SELECT count(*) AS n FROM deliveries WHERE state = 'failed'")
+        assert await page.locator("[data-figure=created]").inner_text() == str(total.n)
+        assert await page.locator("tfoot [data-state=failed]").inner_text() == str(failed.n)
+        assert await page.locator("[data-figure=failures]").inner_text() == str(failed.n)
+        await check_page(page, "02-tong-quan")
+
+        # The admin fixes the endpoint (the directory's own page is another service's).
+        fixed = subprocess.run(
+            [
+                sys.executable,
+                *LIENTHONG,
+                "agency",
+                "add",
+                RECIPIENT,
+                "Sở Nội vụ",
+                "--endpoint",
+                qlvb.url("/fixed"),
+            ],
+            env={**os.environ, **deployment.env},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert fixed.returncode == 0, fixed.stderr
+
+        # Hàng đợi gửi nhận: find the failed delivery, requeue it, see it delivered.
+        await page.get_by_role("link", name="Hàng đợi gửi nhận").click()
+        await page.get_by_label("Trạng thái").select_option("failed")
+        await page.get_by_role("button", name="Lọc").click()
+        await page.wait_for_url(re.compile(r"state=failed"))
+        await check_page(page, "03-hang-doi")
+        await page.locator(f"tr[data-delivery='{refused}'] a").first.click()
+        await page.wait_for_url(f"{base}/admin/deliveries/{refused}")
+        assert "HTTP 400" in await page.locator("main").inner_text()
+        await check_page(page, "04-luot-gui")
+        await page.get_by_role("button", name="Xếp lại hàng đợi").click()
+        dialog = page.locator("dialog#do-requeue")
+        await dialog.get_by_label("Lý do").fill("đã sửa địa chỉ nhận")
+        await check_page(page, "05-xac-nhan")
+        await dialog.get_by_role("button", name="Xếp lại hàng đợi").click()
+        await page.wait_for_url(f"{base}/admin/deliveries/{refused}")
+        assert "Đã xếp lại hàng đợi 1 lượt gửi." in await page.get_by_role("status").inner_text()
+        await until(lambda: _is(database, refused, "delivered"), timeout=60)
+        assert len(qlvb.at("/fixed")) == 1
+        await page.reload()
+        assert await page.locator("h1 .badge").inner_text() == "đã chuyển"
+
+        # A bulk discard with a reason, found in the admin log.
+        outside = await submit(base, sender_token, OUTSIDE) + await submit(base, sender_token, OUTSIDE)
+        for delivery_id in outside:
+            await until(lambda d=delivery_id: _is(database, d, "failed"), timeout=60)
+        await page.goto(f"{base}/admin/deliveries?recipient={OUTSIDE}&state=failed")
+        await page.get_by_label("Chọn tất cả trên trang này").check()
+        await page.locator(".bulk-bar").get_by_role("button", name="Hủy").click()
+        dialog = page.locator("dialog#bulk-discard")
+        await dialog.get_by_label("Lý do (bắt buộc)").fill("gửi nhầm nơi nhận")
+        await dialog.get_by_role("button", name="Hủy").click()
+        await page.wait_for_url(re.compile(r"/admin/deliveries"))
+        assert "Đã hủy 2 lượt gửi." in await page.get_by_role("status").inner_text()
+        assert {await state_of(database, d) for d in outside} == {"discarded"}
+        await page.get_by_role("link", name="Nhật ký quản trị").click()
+        await page.get_by_label("Thao tác", exact=True).fill("delivery.discard")
+        await page.get_by_role("button", name="Lọc").click()
+        entry = page.locator("tr[data-action='delivery.discard']")
+        assert await entry.count() == 1
+        assert "gửi nhầm nơi nhận" in await entry.inner_text() and f"user:{ADMIN}" in await entry.inner_text()
+        await check_page(page, "06-nhat-ky")
+        await page.get_by_role("link", name=re.compile(ADMIN)).click()
+        await check_page(page, "07-tai-khoan")
+
+        # A form without its CSRF token is refused, even from the logged-in admin.
+        forged = await page.request.post(
+            f"{base}/admin/deliveries/{refused}/discard", form={"reason": "no token"}, max_redirects=0
+        )
+        assert forged.status == 403
+
+        # English on request.
+        await page.get_by_role("link", name="English").click()
+        await page.goto(f"{base}/admin")
+        assert await page.get_by_role("heading", level=1).inner_text() == "Overview"
+        await check_page(page, "08-overview-en")
+        await context.close()
+
+        # The auditor reads everything and changes nothing.
+        context = await browser.new_context(locale="vi-VN")  # type: ignore[attr-defined]
+        page = await context.new_page()
+        await log_in(page, base, AUDITOR)
+        await page.goto(f"{base}/admin/deliveries")
+        assert await page.locator("[data-dialog]").count() == 0
+        assert await page.locator("input[name=ids]").count() == 0
+        await check_page(page, "09-hang-doi-kiem-tra-vien")
+        [still_failed] = await submit(base, sender_token, OUTSIDE)
+        await until(lambda: _is(database, still_failed, "failed"), timeout=60)
+        await page.goto(f"{base}/admin/deliveries/{still_failed}")
+        assert await page.locator("[data-dialog]").count() == 0
+        token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+        forged = await page.request.post(
+            f"{base}/admin/deliveries/{still_failed}/requeue",
+            form={"reason": "forged", "csrf_token": token or ""},
+            max_redirects=0,
+        )
+        assert forged.status == 403
+        assert await state_of(database, still_failed) == "failed"
+        await context.close()
+
+
+async def _is(database: Database, delivery_id: str, wanted: str) -> bool:
+    return await state_of(database, delivery_id) == wanted
