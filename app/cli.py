@@ -24,6 +24,8 @@ from app.config import Settings, get_settings
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
+from app.operations.cli import connector_app, maintenance_app
+from app.routing.cli import route_app
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 
 cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
@@ -39,6 +41,9 @@ cli.add_typer(dev_app, name="dev")
 cli.add_typer(vxp_system_app, name="vxp-system")
 agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
+cli.add_typer(route_app, name="route")
+cli.add_typer(maintenance_app, name="maintenance")
+cli.add_typer(connector_app, name="connector")
 
 
 @cli.command()
@@ -70,6 +75,10 @@ def worker(
     connector: Annotated[
         list[str] | None, typer.Option("--connector", help="connector to run (repeatable; default: all)")
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="also serve Prometheus metrics on this port (/metrics)")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="address the metrics port listens on")] = "127.0.0.1",
 ) -> None:
     """Run connector workers against RabbitMQ (any number of replicas)."""
     import signal
@@ -94,6 +103,14 @@ def worker(
             pass
         finally:
             await database.dispose()
+
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as error:
+            fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {error}")
 
     import uvloop  # the gateway gets it from uvicorn; the worker's event loop is as busy
 
