@@ -142,15 +142,10 @@ async def endpoint_health(
         )
         found[(pause.connector, pause.agency_code)].paused = pause
     codes = {code for _, code in found}
-    endpoints = (
-        dict(
-            (await session.execute(select(Agency.code, Agency.endpoint).where(Agency.code.in_(codes))))
-            .tuples()
-            .all()
-        )
-        if codes
-        else {}
-    )
+    endpoints: dict[str, str | None] = {}
+    if codes:
+        rows = await session.execute(select(Agency.code, Agency.endpoint).where(Agency.code.in_(codes)))
+        endpoints = {code: endpoint for code, endpoint in rows}
     for health in found.values():
         health.endpoint = endpoints.get(health.agency_code)
     return sorted(
