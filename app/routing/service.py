@@ -223,7 +223,7 @@ async def resolve_route(session: AsyncSession, code: str) -> RouteResolution:
     route = next(r for r in routes if r.pattern == str(rule.pattern))
     if agency is None:
         connector = None
-        why = "the agency is not in the directory: a document to it is refused"
+        why = f"rule {rule.pattern} -> {rule.target}, but the agency is not in the directory: refused"
     else:
         decision = decide(rules, agency)
         connector = decision.connector.value if decision else None
