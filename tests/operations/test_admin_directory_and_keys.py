@@ -124,7 +124,7 @@ async def test_a_directory_import_is_previewed_then_applied(hub: Hub) -> None:
 
     broken = await hub.client.post(
         "/api/v1/admin/agencies/import",
-        content="code,name\nnot-a-code,X\n".encode(),
+        content=b"code,name\nnot-a-code,X\n",
         headers={"Content-Type": "text/csv", **hub.auth("admin")},
     )
     assert broken.status_code == 400 and broken.json()["errors"][0]["path"] == "/line/2"
