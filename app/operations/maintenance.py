@@ -8,6 +8,7 @@ The switch is a row of `hub_flags`, so every replica sees it; each gateway reads
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -88,17 +89,23 @@ class MaintenanceCache:
         self.database = database
         self._state = OFF
         self._read_at = float("-inf")
+        self._reading = asyncio.Lock()  # concurrent requests share one read
 
     def remember(self, state: MaintenanceState) -> None:
         self._state, self._read_at = state, time.monotonic()
 
+    def _stale(self) -> bool:
+        return time.monotonic() - self._read_at >= REFRESH_SECONDS
+
     async def current(self) -> MaintenanceState:
-        if time.monotonic() - self._read_at >= REFRESH_SECONDS:
-            try:
-                async with self.database.reading() as session:
-                    self.remember(await maintenance_state(session))
-            except Exception as error:  # the database is away: intake will say so itself
-                log.warning("could not read the maintenance switch: %r", error)
+        if self._stale():
+            async with self._reading:
+                if self._stale():
+                    try:
+                        async with self.database.reading() as session:
+                            self.remember(await maintenance_state(session))
+                    except Exception as error:  # the database is away: intake will say so itself
+                        log.warning("could not read the maintenance switch: %r", error)
         return self._state
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from support.delivery import attempts, document, rows, set_endpoint, states
 from support.hub import OTHER, RECIPIENT, Hub
+from support.processes import free_port
 from support.receiver import Receiver, until
 
 from app.config import Settings
@@ -157,7 +158,8 @@ async def test_testing_an_endpoint_sends_a_head_request_and_reports_status_and_l
     [arrival] = qlvb.at("/probe")
     assert arrival.body == b"" and arrival.headers["x-lienthong-test"] == "1"
 
-    await set_endpoint(hub.database, OTHER, f"http://127.0.0.1:{_closed_port()}/nobody")
+    # A port bound and released again: nothing listens there.
+    await set_endpoint(hub.database, OTHER, f"http://127.0.0.1:{free_port()}/nobody")
     down = (
         await hub.client.post(
             f"/api/v1/admin/connectors/qlvb-push/endpoints/{OTHER}/test", headers=hub.auth("admin")
@@ -172,9 +174,3 @@ async def test_testing_an_endpoint_sends_a_head_request_and_reports_status_and_l
         hub.database, "SELECT action, target FROM admin_log WHERE action = 'connector.test-endpoint'"
     )
     assert [r.target for r in logged] == [RECIPIENT, OTHER]
-
-
-def _closed_port() -> int:
-    from support.processes import free_port
-
-    return free_port()  # bound then released: nothing listens there

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,8 +77,6 @@ async def test_counters_and_gauges_follow_what_happened(hub: Hub) -> None:
     assert len(gauges) == 7 * 3  # every state of every connector, zeros included
     expiry = metrics[("lienthong_signing_certificate_expiry_timestamp_seconds", ())]
     if isinstance(not_after, str):  # SQLite hands the text back through a raw query
-        from datetime import datetime
-
         not_after = datetime.fromisoformat(not_after)
     assert abs(expiry - not_after.timestamp()) < 1
 
