@@ -49,6 +49,7 @@ LISTED = 20  # deliveries named in one alert's detail
 SUCCESS = ("delivered", "awaiting_pickup")
 ENDPOINT_FAILURE = ("transient", "permanent")
 FAILING_WINDOW = timedelta(hours=24)  # how far back endpoint-failing looks for the last success
+MAX_FAILING_ENDPOINTS = 100  # looked at in one round
 CERTIFICATE_REPEAT = timedelta(days=1)
 
 
@@ -181,59 +182,64 @@ async def old_queues(
 async def failing_endpoints(
     session: AsyncSession, *, now: datetime, minutes: float, pauses: Sequence[Pause]
 ) -> list[Alert]:
-    """Endpoints (connector and recipient) whose every attempt for the last `minutes` failed."""
+    """Endpoints (connector and recipient) whose every attempt for the last `minutes` failed.
+
+    Two steps, so that a long history costs nothing: the endpoints with a failure and no success in
+    the last `minutes` (a few recent attempts), then for each of those, when its failures began
+    (within the last FAILING_WINDOW)."""
     threshold = now - timedelta(minutes=minutes)
     success = Attempt.outcome.in_(SUCCESS)
     failure = Attempt.outcome.in_(ENDPOINT_FAILURE)
-    last_failure = func.max(case((failure, Attempt.ended_at)))
-    groups = await session.execute(
-        select(
-            Delivery.connector,
-            Delivery.recipient_code,
-            func.max(case((success, Attempt.ended_at))).label("last_success"),
-            last_failure.label("last_failure"),
-        )
+    recent = await session.execute(
+        select(Delivery.connector, Delivery.recipient_code)
+        .select_from(Attempt)
         .join(Delivery, Delivery.id == Attempt.delivery_id)
-        .where(Attempt.started_at >= now - FAILING_WINDOW, Attempt.ended_at.is_not(None))
+        .where(Attempt.started_at >= threshold, Attempt.ended_at.is_not(None))
         .group_by(Delivery.connector, Delivery.recipient_code)
-        .having(last_failure >= threshold)
+        .having(func.sum(case((success, 1), else_=0)) == 0, func.sum(case((failure, 1), else_=0)) > 0)
+        .limit(MAX_FAILING_ENDPOINTS)
     )
     alerts = []
-    for group in groups:
-        if group.last_success is not None and group.last_success >= group.last_failure:
+    for name, code in list(recent):
+        if _paused(pauses, name, code):
             continue
-        if _paused(pauses, group.connector, group.recipient_code):
-            continue
-        since = group.last_success or now - FAILING_WINDOW
-        first, last_error = (
+        history = list(
             await session.execute(
-                select(func.min(Attempt.ended_at), func.max(Attempt.error))
+                select(Attempt.ended_at, Attempt.outcome, Attempt.error)
                 .join(Delivery, Delivery.id == Attempt.delivery_id)
                 .where(
-                    Delivery.connector == group.connector,
-                    Delivery.recipient_code == group.recipient_code,
-                    failure,
-                    Attempt.ended_at > since,
+                    Delivery.connector == name,
+                    Delivery.recipient_code == code,
+                    Attempt.started_at >= now - FAILING_WINDOW,
+                    Attempt.ended_at.is_not(None),
                 )
             )
-        ).one()
+        )
+        successes = [row.ended_at for row in history if row.outcome in SUCCESS]
+        last_success = max(successes, default=None)
+        streak = [
+            row
+            for row in history
+            if row.outcome in ENDPOINT_FAILURE and (last_success is None or row.ended_at > last_success)
+        ]
+        first = min((row.ended_at for row in streak), default=None)
+        an_error = max(streak, key=lambda row: row.ended_at).error if streak else None
         if first is None or first > threshold:
             continue
         failing_for = round((now - first).total_seconds() / 60)
-        name, code = group.connector, group.recipient_code
         alerts.append(
             Alert(
                 Rule.ENDPOINT_FAILING,
-                key=f"{group.connector}/{group.recipient_code}",
+                key=f"{name}/{code}",
                 severity="warning",
                 summary=f"Điểm nhận của {code} ({name}) lỗi liên tục {failing_for} phút / "
                 f"{code}'s endpoint ({name}) has failed for {failing_for} min",
                 detail={
-                    "connector": group.connector,
-                    "agency_code": group.recipient_code,
+                    "connector": name,
+                    "agency_code": code,
                     "failing_since": first.isoformat(),
-                    "last_success_at": group.last_success.isoformat() if group.last_success else None,
-                    "an_error": last_error,
+                    "last_success_at": last_success.isoformat() if last_success else None,
+                    "an_error": an_error,
                 },
             )
         )

@@ -19,8 +19,8 @@ from app.config import Settings
 from app.delivery.pauses import Pause, list_pauses
 from app.kit.clock import utcnow
 from app.kit.errors import BadRequest, NotFound
-from app.models import Agency, Attempt, Delivery, DeliveryState
-from app.operations.metrics import delivery_counts, oldest_due
+from app.models import Agency, Attempt, Delivery
+from app.operations.metrics import LIVE, delivery_counts, oldest_due
 from app.routing.service import Connector
 
 SUCCESS = ("delivered", "awaiting_pickup")
@@ -57,7 +57,7 @@ class ConnectorHealth:
     failed: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
-    deliveries: dict[str, int] = field(default_factory=dict)  # by state
+    deliveries: dict[str, int] = field(default_factory=dict)  # by state, the unsettled ones
     oldest_due_seconds: float = 0.0
     paused: Pause | None = None
     paused_endpoints: int = 0
@@ -157,7 +157,8 @@ async def endpoint_health(
 async def connector_health(
     session: AsyncSession, *, window: timedelta = timedelta(hours=1), now: datetime | None = None
 ) -> list[ConnectorHealth]:
-    """Every connector: attempts in the window, deliveries by state, the oldest due, pauses."""
+    """Every connector: attempts in the window, its deliveries not yet settled (delivered or
+    discarded) by state, the oldest due, pauses."""
     now = now or utcnow()
     result = {c.value: ConnectorHealth(c.value) for c in Connector}
     for endpoint in await endpoint_health(session, window=window, now=now):
@@ -171,7 +172,7 @@ async def connector_health(
             health.last_error, health.last_error_at = endpoint.last_error, endpoint.last_error_at
         if endpoint.paused is not None:
             health.paused_endpoints += 1
-    for (state, name), count in (await delivery_counts(session)).items():
+    for (state, name), count in (await delivery_counts(session, states=LIVE)).items():
         result.setdefault(name, ConnectorHealth(name)).deliveries[state] = count
     for name, due in (await oldest_due(session, now=now)).items():
         result.setdefault(name, ConnectorHealth(name)).oldest_due_seconds = max(
@@ -181,8 +182,8 @@ async def connector_health(
         if pause.agency_code is None and pause.connector in result:
             result[pause.connector].paused = pause
     for health in result.values():
-        for state in DeliveryState:
-            health.deliveries.setdefault(state.value, 0)
+        for state in LIVE:
+            health.deliveries.setdefault(state, 0)
     return [result[name] for name in sorted(result)]
 
 

@@ -68,7 +68,9 @@ class ConnectorOut(BaseModel):
     success_rate: float | None = Field(description="of the finished attempts in the window; null: none")
     last_error: str | None
     last_error_at: datetime | None
-    deliveries: dict[str, int] = Field(description="by state")
+    deliveries: dict[str, int] = Field(
+        description="by state, those not settled: queued, sending, retrying, awaiting_pickup, failed"
+    )
     oldest_due_seconds: float
     paused: PauseOut | None
     paused_endpoints: int

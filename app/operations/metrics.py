@@ -5,14 +5,15 @@ connector and outcome (wherever connector workers run: the gateway on the embedd
 `lienthong worker` otherwise). Database gauges, on the gateway only: deliveries per state and
 connector, the oldest due delivery's age per connector, the signing certificate's expiry, the axis's
 last answered poll — read with a few grouped queries, at most every SNAPSHOT_SECONDS whatever the
-number of scrapers, so that a scrape stays cheap on a large history.
+number of scrapers (the settled deliveries, most of a large table, every SETTLED_SNAPSHOT_SECONDS),
+so that a scrape stays cheap on a large history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -144,12 +145,23 @@ class Snapshot:
         return max(0.0, (self.at - due).total_seconds()) if due else 0.0
 
 
-async def delivery_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
-    """Deliveries per (state, connector): one grouped query."""
-    rows = await session.execute(
-        select(Delivery.state, Delivery.connector, func.count()).group_by(Delivery.state, Delivery.connector)
+SETTLED = (DeliveryState.DELIVERED.value, DeliveryState.DISCARDED.value)
+LIVE = tuple(state.value for state in DeliveryState if state.value not in SETTLED)
+SETTLED_SNAPSHOT_SECONDS = 60.0  # settled deliveries are most of a large table: counted less often
+
+
+async def delivery_counts(
+    session: AsyncSession, *, states: Sequence[str] | None = None
+) -> dict[tuple[str, str], int]:
+    """Deliveries per (state, connector), of the given states (all by default): one grouped query.
+    The live states are a small part of the table and found by the index on state; counting the
+    settled ones reads the whole table."""
+    query = select(Delivery.state, Delivery.connector, func.count()).group_by(
+        Delivery.state, Delivery.connector
     )
-    return {(state, connector): int(count) for state, connector, count in rows}
+    if states is not None:
+        query = query.where(Delivery.state.in_(states))
+    return {(state, connector): int(count) for state, connector, count in await session.execute(query)}
 
 
 async def oldest_due(session: AsyncSession, *, now: datetime) -> dict[str, datetime]:
@@ -166,10 +178,15 @@ async def oldest_due(session: AsyncSession, *, now: datetime) -> dict[str, datet
     return {connector: due for connector, due in rows if due is not None}
 
 
-async def read_snapshot(session: AsyncSession, *, now: datetime | None = None) -> Snapshot:
+async def read_snapshot(
+    session: AsyncSession, *, now: datetime | None = None, settled: dict[tuple[str, str], int] | None = None
+) -> Snapshot:
+    """The gauges' values; `settled`: counts of settled deliveries read earlier (else read now)."""
     now = now or utcnow()
     snapshot = Snapshot(at=now)
-    snapshot.deliveries = await delivery_counts(session)
+    if settled is None:
+        settled = await delivery_counts(session, states=SETTLED)
+    snapshot.deliveries = {**settled, **await delivery_counts(session, states=LIVE)}
     snapshot.oldest_due = await oldest_due(session, now=now)
     snapshot.certificate_expiry = await session.scalar(
         select(SigningKey.not_after).where(SigningKey.active.is_(True)).limit(1)
@@ -232,13 +249,18 @@ class GatewayMetrics:
         self.registry.register(self.collector)
         self._lock = asyncio.Lock()
         self._read_at = float("-inf")
+        self._settled: dict[tuple[str, str], int] | None = None
+        self._settled_at = float("-inf")
 
     async def refresh(self, axis_answer: datetime | None = None) -> None:
         async with self._lock:
             if time.monotonic() - self._read_at < SNAPSHOT_SECONDS:
                 return
             async with self.database.reading() as session:
-                snapshot = await read_snapshot(session)
+                if time.monotonic() - self._settled_at >= SETTLED_SNAPSHOT_SECONDS:
+                    self._settled = await delivery_counts(session, states=SETTLED)
+                    self._settled_at = time.monotonic()
+                snapshot = await read_snapshot(session, settled=self._settled)
             # This process's own poller knows better than the mirrored report, which lags a round.
             if axis_answer is not None and (
                 snapshot.axis_last_poll is None or axis_answer > snapshot.axis_last_poll

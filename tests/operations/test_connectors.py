@@ -139,7 +139,13 @@ async def test_health_reports_the_success_rate_and_the_last_error(hub: Hub, qlvb
     }
     assert set(connectors) == {"qlvb-push", "inbox", "national-axis"}
     assert connectors["qlvb-push"]["success_rate"] == 0.5
-    assert connectors["qlvb-push"]["deliveries"]["delivered"] == 1
+    assert connectors["qlvb-push"]["deliveries"] == {
+        "queued": 0,
+        "sending": 0,
+        "retrying": 0,
+        "awaiting_pickup": 0,
+        "failed": 0,
+    }
     assert "HTTP 503" in connectors["qlvb-push"]["last_error"]
     assert connectors["inbox"]["success_rate"] is None
 
