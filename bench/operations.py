@@ -41,7 +41,8 @@ INSERT INTO documents (id, kind, edxml_document_id, business_type, sender_code, 
   FROM generate_series(1, {documents}) AS n;
 INSERT INTO deliveries (id, document_id, recipient_code, connector, state, attempt_count, next_attempt_at,
                         created_at, updated_at)
-  SELECT 'dlv-' || d || '-' || r, 'doc-' || d, lpad(r::text, 3, '0') || '.00.' || lpad((d % 90)::text, 2, '0') || '.H62',
+  SELECT 'dlv-' || d || '-' || r, 'doc-' || d,
+         lpad(r::text, 3, '0') || '.00.' || lpad((d % 90)::text, 2, '0') || '.H62',
          (ARRAY['qlvb-push', 'inbox', 'national-axis'])[1 + (d + r) % 3],
          CASE WHEN (d * r) % 1000 = 0 THEN 'failed' WHEN (d * r) % 997 = 0 THEN 'retrying'
               WHEN (d * r) % 991 = 0 THEN 'queued' ELSE 'delivered' END,
