@@ -401,17 +401,20 @@ class AlertEngine:
 
     async def run(self) -> None:
         interval = self.settings.alert_interval_seconds
+        held = False
         try:
             while True:
                 await asyncio.sleep(interval)
                 try:
                     await self.mirror_axis()
-                    if await lease.hold(self.database, LEASE, self.holder, seconds=interval * 3):
+                    held = await lease.hold(self.database, LEASE, self.holder, seconds=interval * 3)
+                    if held:
                         await self.round()
                 except Exception:
                     log.exception("alerts: the round failed; trying again in %.0f s", interval)
         finally:
-            await lease.release(self.database, LEASE, self.holder)
+            if held:  # let another replica take over at once
+                await lease.release(self.database, LEASE, self.holder)
 
     async def mirror_axis(self) -> None:
         """If this process polls the axis, write what it saw where the evaluator (perhaps in another

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 from datetime import datetime
 
 from fastapi import APIRouter, Request, status
@@ -256,7 +255,7 @@ async def post_import_key(
                 raise BadRequest("give either pkcs12_base64, or key_pem with certificate_pem, not both")
             try:
                 data = base64.b64decode(body.pkcs12_base64, validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or not ASCII
                 raise BadRequest("pkcs12_base64 is not base64") from None
             identity = load_pkcs12_identity(data, passphrase)
         elif body.key_pem and body.certificate_pem:
@@ -268,7 +267,7 @@ async def post_import_key(
             )
         else:
             raise BadRequest("give key_pem with certificate_pem (PEM), or pkcs12_base64")
-    except KeyMaterialError as error:
+    except (KeyMaterialError, UnicodeError) as error:  # UnicodeError: a text that is not PEM at all
         raise BadRequest(f"the key cannot be imported: {error}") from None
     row = await import_key(session, settings, identity=identity, actor=principal.actor)
     return SigningKeyOut.of(row)

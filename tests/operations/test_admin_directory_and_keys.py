@@ -166,6 +166,10 @@ async def test_keys_are_listed_rotated_and_imported(hub: Hub) -> None:
     assert imported.status_code == 200, imported.text
     assert imported.json()["fingerprint_sha256"] == identity.fingerprint and imported.json()["active"]
 
+    for garbage in ({"pkcs12_base64": "\u0094j/"}, {"pkcs12_base64": "not base64!"}, {"key_pem": "x"}):
+        answer = await hub.client.post("/api/v1/admin/keys/import", json=garbage, headers=hub.auth("admin"))
+        assert answer.status_code == 400, (garbage, answer.text)
+
     other = generate_development_identity(hub.settings.hub_code)
     bundle = pkcs12.serialize_key_and_certificates(
         b"hub", other.private_key, other.certificate, None, serialization.BestAvailableEncryption(b"mat-khau")
