@@ -24,6 +24,7 @@ from app.auth.deps import AdminPrincipal, StaffPrincipal
 from app.kit.deps import ReadingSessionDep, SessionDep, SettingsDep
 from app.kit.errors import BadRequest, Problem
 from app.kit.http import media_type, read_body
+from app.kit.text import StorableText
 from app.models import AgencyStatus
 
 router = APIRouter(prefix="/api/v1/admin/agencies", tags=["admin: agencies"])
@@ -52,32 +53,34 @@ class AgencyAdminPage(BaseModel):
 
 
 class AgencyIn(BaseModel):
-    code: str = Field(max_length=35)
-    name: str = Field(max_length=300)
-    parent_code: str | None = Field(default=None, max_length=35)
-    endpoint: str | None = Field(
+    code: StorableText = Field(max_length=35)
+    name: StorableText = Field(max_length=300)
+    parent_code: StorableText | None = Field(default=None, max_length=35)
+    endpoint: StorableText | None = Field(
         default=None, max_length=500, description="QLVB endpoint for pushed delivery"
     )
     endpoint_timeout_seconds: float | None = Field(default=None, description="default: the hub's setting")
-    email: str | None = Field(default=None, max_length=100)
+    email: StorableText | None = Field(default=None, max_length=100)
 
 
 class AgencyPatch(BaseModel):
     """Only the fields sent change; `null` clears an optional one."""
 
-    name: str | None = Field(default=None, max_length=300)
-    parent_code: str | None = Field(default=None, max_length=35)
-    endpoint: str | None = Field(default=None, max_length=500)
+    name: StorableText | None = Field(default=None, max_length=300)
+    parent_code: StorableText | None = Field(default=None, max_length=35)
+    endpoint: StorableText | None = Field(default=None, max_length=500)
     endpoint_timeout_seconds: float | None = None
-    email: str | None = Field(default=None, max_length=100)
+    email: StorableText | None = Field(default=None, max_length=100)
 
 
 class StatusChange(BaseModel):
-    reason: str = Field(default="", max_length=1000)
+    reason: StorableText = Field(default="", max_length=1000)
 
 
 class Closing(StatusChange):
-    successor_code: str | None = Field(default=None, max_length=35, description="the code that replaces it")
+    successor_code: StorableText | None = Field(
+        default=None, max_length=35, description="the code that replaces it"
+    )
 
 
 class ImportedRecord(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from app.auth.deps import AdminPrincipal, StaffPrincipal
 from app.delivery.pauses import Pause, pause, resume
 from app.kit.deps import ReadingSessionDep, SessionDep, SettingsDep
+from app.kit.text import StorableText
 from app.operations.alerts import recent_alerts
 from app.operations.connectors import (
     ConnectorHealth,
@@ -41,7 +42,9 @@ class MaintenanceOut(BaseModel):
 
 class MaintenanceIn(BaseModel):
     on: bool
-    message: str = Field(default="", max_length=MAX_MESSAGE, description="shown to callers refused meanwhile")
+    message: StorableText = Field(
+        default="", max_length=MAX_MESSAGE, description="shown to callers refused meanwhile"
+    )
 
 
 class PauseOut(BaseModel):
@@ -57,7 +60,7 @@ class PauseOut(BaseModel):
 
 
 class PauseIn(BaseModel):
-    reason: str = Field(default="", max_length=1000)
+    reason: StorableText = Field(default="", max_length=1000)
 
 
 class ConnectorOut(BaseModel):

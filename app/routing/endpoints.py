@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import AdminPrincipal, StaffPrincipal
 from app.kit.deps import ReadingSessionDep, SessionDep
+from app.kit.text import StorableText
 from app.routing.service import add_route, list_routes, remove_route, resolve_route, update_route
 
 router = APIRouter(prefix="/api/v1/admin/routes", tags=["admin: routes"])
@@ -27,15 +28,17 @@ class RouteOut(BaseModel):
 
 
 class RouteIn(BaseModel):
-    pattern: str = Field(max_length=40, description="an agency code, or a pattern like *.H62, *.30.H62, *")
-    connector: str = Field(max_length=40, description="qlvb-push, inbox, national-axis or local")
-    description: str = Field(default="", max_length=300)
+    pattern: StorableText = Field(
+        max_length=40, description="an agency code, or a pattern like *.H62, *.30.H62, *"
+    )
+    connector: StorableText = Field(max_length=40, description="qlvb-push, inbox, national-axis or local")
+    description: StorableText = Field(default="", max_length=300)
 
 
 class RouteChange(BaseModel):
-    pattern: str | None = Field(default=None, max_length=40)
-    connector: str | None = Field(default=None, max_length=40)
-    description: str | None = Field(default=None, max_length=300)
+    pattern: StorableText | None = Field(default=None, max_length=40)
+    connector: StorableText | None = Field(default=None, max_length=40)
+    description: StorableText | None = Field(default=None, max_length=300)
 
 
 class RouteResolutionOut(BaseModel):
