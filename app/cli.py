@@ -25,6 +25,8 @@ from app.delivery.cli import delivery_app
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
+from app.operations.cli import connector_app, maintenance_app
+from app.routing.cli import route_app
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 from app.users.cli import user_app
 
@@ -43,6 +45,9 @@ agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
 cli.add_typer(user_app, name="user")
 cli.add_typer(delivery_app, name="delivery")
+cli.add_typer(route_app, name="route")
+cli.add_typer(maintenance_app, name="maintenance")
+cli.add_typer(connector_app, name="connector")
 
 
 @cli.command()
@@ -74,6 +79,10 @@ def worker(
     connector: Annotated[
         list[str] | None, typer.Option("--connector", help="connector to run (repeatable; default: all)")
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="also serve Prometheus metrics on this port (/metrics)")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="address the metrics port listens on")] = "127.0.0.1",
 ) -> None:
     """Run connector workers against RabbitMQ (any number of replicas)."""
     import signal
@@ -98,6 +107,14 @@ def worker(
             pass
         finally:
             await database.dispose()
+
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as error:
+            fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {error}")
 
     import uvloop  # the gateway gets it from uvicorn; the worker's event loop is as busy
 

@@ -94,6 +94,48 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="window in which failed logins count; how long a throttle lasts"
     )
 
+    # Operations: maintenance mode, alerts (docs/operations.md)
+    maintenance_retry_after_seconds: int = Field(
+        default=300, ge=1, description="Retry-After of intake's 503 answers while in maintenance mode"
+    )
+    alert_interval_seconds: float = Field(
+        default=30.0, gt=0, description="how often the alert rules are evaluated (by one gateway at a time)"
+    )
+    alert_rules: str = Field(
+        default="delivery-failed,dead-letter,queue-age,endpoint-failing,axis-unreachable,certificate-expiry",
+        description="the alert rules that are on, comma-separated",
+    )
+    alert_queue_age_seconds: float = Field(
+        default=900.0, gt=0, description="queue-age: a due delivery has waited longer than this"
+    )
+    alert_endpoint_failing_minutes: float = Field(
+        default=15.0, gt=0, description="endpoint-failing: every attempt to an endpoint failed for this long"
+    )
+    alert_axis_silent_seconds: float = Field(
+        default=600.0, gt=0, description="axis-unreachable: the axis has not answered a poll for this long"
+    )
+    alert_certificate_days: float = Field(
+        default=30.0, gt=0, description="certificate-expiry: the signing certificate expires within this"
+    )
+    alert_repeat_seconds: float = Field(
+        default=3600.0, gt=0, description="an alert that still holds is sent again after this long"
+    )
+    alert_max_per_hour: int = Field(
+        default=30, ge=1, description="alerts sent in any hour; more are recorded as suppressed"
+    )
+    alert_webhook_url: str = Field(default="", description="alerts are POSTed here as JSON")
+    alert_webhook_secret: str = Field(
+        default="", repr=False, description="if set, each POST carries an HMAC-SHA256 of its body"
+    )
+    alert_email_to: str = Field(default="", description="alert e-mail recipients, comma-separated")
+    alert_email_from: str = Field(default="lienthong@localhost", description="sender of alert e-mails")
+    alert_smtp_host: str = Field(default="", description="SMTP server for alert e-mails")
+    alert_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alert_smtp_username: str = ""
+    alert_smtp_password: str = Field(default="", repr=False)
+    alert_smtp_starttls: bool = Field(default=False, description="STARTTLS before authenticating")
+    alert_smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+
     @model_validator(mode="after")
     def _production_needs_real_configuration(self) -> Settings:
         if self.environment is Environment.PRODUCTION:

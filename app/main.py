@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.agencies.admin import router as agencies_admin_router
 from app.agencies.endpoints import router as agencies_router
 from app.axis.inbound import AxisInbound
 from app.axis_api.endpoints import router as vxp_router
@@ -22,6 +24,12 @@ from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
 from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
+from app.operations.alerts import AlertEngine, AxisReport
+from app.operations.endpoints import router as operations_router
+from app.operations.maintenance import MaintenanceCache, MaintenanceGuard
+from app.operations.metrics import GatewayMetrics, IntakeMetrics
+from app.operations.metrics import router as metrics_router
+from app.routing.endpoints import router as routes_router
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
 from app.statuses.endpoints import router as statuses_router
@@ -56,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 app.state.axis_inbound = inbound
                 tasks.append(asyncio.create_task(inbound.run()))
+            app.state.maintenance = MaintenanceCache(database)
+            app.state.metrics = GatewayMetrics(database)
+            alerts = AlertEngine(database, settings, axis=lambda: _axis_report(app.state.axis_inbound))
+            tasks.append(asyncio.create_task(alerts.run()))
             try:
                 yield
             finally:
@@ -84,6 +96,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
     app.include_router(admin_deliveries_router)
     install_console(app, settings)
+    app.include_router(metrics_router)
+    app.include_router(routes_router)
+    app.include_router(agencies_admin_router)
+    app.include_router(operations_router)
+    # Outermost last: the intake metrics see the maintenance guard's 503s.
+    app.add_middleware(MaintenanceGuard, retry_after=settings.maintenance_retry_after_seconds)
+    app.add_middleware(IntakeMetrics)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -101,8 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from None
         dispatch: Dispatch = app.state.dispatch
         inbound: AxisInbound | None = app.state.axis_inbound
+        maintenance = await app.state.maintenance.current()
         return {
-            "status": "ready",
+            "status": "maintenance" if maintenance.on else "ready",
             "database": "ok",
             "signing_key": app.state.sealer.key_id,
             # Intake does not need the broker (the outbox keeps what it accepts), so it is reported,
@@ -112,6 +132,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else ("connected" if dispatch.broker.connected else "away"),
             # Likewise the axis: documents for it wait in their deliveries until it answers.
             "axis": "not configured" if inbound is None else inbound.state.report(),
+            # Intake is closed while on; everything else (deliveries, pickups) goes on.
+            "maintenance": asdict(maintenance),
         }
 
     return app
+
+
+def _axis_report(inbound: AxisInbound | None) -> AxisReport | None:
+    """What this process's axis poller saw, if it is the one polling."""
+    if inbound is None or not inbound.state.polling_here:
+        return None
+    state = inbound.state
+    return AxisReport(state.last_answer_at, state.last_problem, state.last_problem_at)

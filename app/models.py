@@ -405,3 +405,54 @@ Index("ix_deliveries_connector_id", Delivery.connector, Delivery.id)
 Index("ix_deliveries_recipient_id", Delivery.recipient_code, Delivery.id)
 # The overview's counts per state and connector, read from the index alone.
 Index("ix_deliveries_state_connector", Delivery.state, Delivery.connector)
+
+
+# Operations: what operators switch (maintenance mode, paused connectors) and what the hub told them
+# (alerts). Appended here so the schema stays in one module.
+
+
+class HubFlag(Base):
+    """A named piece of hub-wide state every replica reads: maintenance mode, the alert evaluator's
+    cursor, the axis poller's last report. `value` is a small JSON object."""
+
+    __tablename__ = "hub_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ConnectorPause(Base):
+    """A paused connector (`agency_code` empty) or one agency's endpoint on a connector: its due
+    deliveries are not handed out until resumed. Nothing fails and no attempt is spent meanwhile."""
+
+    __tablename__ = "connector_pauses"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)  # connector, or connector/code
+    connector: Mapped[str] = mapped_column(String(40))
+    agency_code: Mapped[str | None] = mapped_column(CODE)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paused_by: Mapped[str] = mapped_column(String(200))
+
+
+class AlertRecord(Base):
+    """One alert the evaluator raised: sent (to which channels, with what result), failed to send,
+    suppressed by the rate limit, or only logged (no channel configured)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_key_at", "rule", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # sent | failed | suppressed | logged
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Connector health reads the recent attempts by time.
+Index("ix_attempts_started_at", Attempt.started_at)

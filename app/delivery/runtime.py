@@ -21,6 +21,7 @@ from app.delivery.relay import Relay
 from app.delivery.service import forget_dispatches
 from app.kit.clock import utcnow
 from app.kit.db import Database
+from app.operations.metrics import counted
 from app.routing.service import Connector
 from connectors.worker import Worker, build_connectors
 
@@ -63,7 +64,7 @@ class Dispatch:
         self.worker: Worker | None = None
         self.embedded = isinstance(self.broker, EmbeddedBroker)
         if self.embedded:
-            self.worker = Worker(database, self.broker, build_connectors(settings), settings)
+            self.worker = Worker(database, self.broker, counted(build_connectors(settings)), settings)
         self._database = database
         self._task: asyncio.Task[None] | None = None
 
@@ -95,7 +96,7 @@ class Dispatch:
 async def run_worker(database: Database, settings: Settings, connectors: Sequence[str] | None) -> None:
     """`lienthong worker`: consume RabbitMQ until cancelled."""
     broker = RabbitBroker(settings.broker_url, CONNECTOR_NAMES, delivery_limit=settings.broker_delivery_limit)
-    worker = Worker(database, broker, build_connectors(settings, connectors), settings)
+    worker = Worker(database, broker, counted(build_connectors(settings, connectors)), settings)
     await start_broker(broker)
     await worker.start()
     try:

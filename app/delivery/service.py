@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.delivery import states
+from app.delivery.pauses import not_paused
 from app.kit.db import table_of
 from app.models import Delivery, DeliveryEvent, DeliveryState
 
@@ -124,7 +125,8 @@ async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) ->
                     Delivery.next_attempt_at <= now,
                 ),
                 and_(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at <= now),
-            )
+            ),
+            not_paused(),
         )
         .order_by(Delivery.next_attempt_at)
         .limit(limit)

@@ -4,23 +4,36 @@ operations on agencies' certificates and signature policy."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import datetime
 
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
-from app.auth.deps import AdminPrincipal
+from app.auth.deps import AdminPrincipal, StaffPrincipal
+from app.kit.clock import utcnow
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SessionDep, SettingsDep
+from app.kit.errors import BadRequest
 from app.kit.http import XML_REQUEST_BODY, read_xml_body
-from app.models import AgencyCertificate, SignaturePolicy
-from app.sealing.keys import certificate_subject, load_certificate_pem
+from app.models import AgencyCertificate, SignaturePolicy, SigningKey
+from app.sealing.keys import (
+    KeyAlgorithm,
+    KeyMaterialError,
+    certificate_subject,
+    load_certificate_pem,
+    load_pem_identity,
+    load_pkcs12_identity,
+)
 from app.sealing.seal import verify_seal
 from app.sealing.service import (
     hub_certificates,
+    import_key,
     list_agency_certificates,
+    list_keys,
     published_certificates,
     register_agency_certificate,
     revoke_agency_certificate,
+    rotate_key,
     set_signature_policy,
 )
 
@@ -164,3 +177,97 @@ async def put_signature_policy(
     unsigned document is accepted (an invalid signature never is)."""
     agency = await set_signature_policy(session, agency_code=code, policy=body.policy, actor=principal.actor)
     return SignaturePolicyOut(agency_code=agency.code, policy=SignaturePolicy(agency.signature_policy))
+
+
+# The hub's signing keys, for operators
+
+
+class SigningKeyOut(BaseModel):
+    id: str
+    algorithm: str
+    active: bool
+    subject: str
+    fingerprint_sha256: str
+    not_after: datetime
+    days_left: float
+    created_at: datetime
+    retired_at: datetime | None
+    certificate_pem: str
+
+    @classmethod
+    def of(cls, row: SigningKey) -> SigningKeyOut:
+        return cls(
+            id=row.id,
+            algorithm=row.algorithm,
+            active=row.active,
+            subject=certificate_subject(load_certificate_pem(row.certificate_pem)),
+            fingerprint_sha256=row.fingerprint_sha256,
+            not_after=row.not_after,
+            days_left=round((row.not_after - utcnow()).total_seconds() / 86400, 1),
+            created_at=row.created_at,
+            retired_at=row.retired_at,
+            certificate_pem=row.certificate_pem,
+        )
+
+
+class RotationIn(BaseModel):
+    algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256
+
+
+class KeyImportIn(BaseModel):
+    """A CA-issued key: PEM key and certificate (and chain), or a PKCS#12 file in base64."""
+
+    key_pem: str | None = Field(default=None, max_length=100_000)
+    certificate_pem: str | None = Field(default=None, max_length=100_000)
+    chain_pem: str = Field(default="", max_length=500_000)
+    pkcs12_base64: str | None = Field(default=None, max_length=1_000_000)
+    passphrase: str | None = Field(default=None, max_length=1000, repr=False)
+
+
+@router.get("/api/v1/admin/keys", response_model=list[SigningKeyOut], tags=["admin: keys"])
+async def get_signing_keys(session: ReadingSessionDep, _principal: StaffPrincipal) -> list[SigningKeyOut]:
+    """Every signing key the hub has had, the active one first, with its certificate's expiry."""
+    rows = await list_keys(session)
+    return [
+        SigningKeyOut.of(row) for row in sorted(rows, key=lambda r: (not r.active, -r.created_at.timestamp()))
+    ]
+
+
+@router.post("/api/v1/admin/keys/rotate", response_model=SigningKeyOut, tags=["admin: keys"])
+async def post_rotate_key(
+    body: RotationIn, session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
+) -> SigningKeyOut:
+    """Make a new self-signed key active; the previous one is retired, its certificate still published
+    while valid. Gateways seal with the new key within LIENTHONG_KEY_REFRESH_SECONDS."""
+    row = await rotate_key(session, settings, actor=principal.actor, algorithm=body.algorithm)
+    return SigningKeyOut.of(row)
+
+
+@router.post("/api/v1/admin/keys/import", response_model=SigningKeyOut, tags=["admin: keys"])
+async def post_import_key(
+    body: KeyImportIn, session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
+) -> SigningKeyOut:
+    """Import a key and certificate issued by a CA; it becomes the active signing key."""
+    passphrase = body.passphrase.encode("utf-8") if body.passphrase else None
+    try:
+        if body.pkcs12_base64 is not None:
+            if body.key_pem or body.certificate_pem:
+                raise BadRequest("give either pkcs12_base64, or key_pem with certificate_pem, not both")
+            try:
+                data = base64.b64decode(body.pkcs12_base64, validate=True)
+            except ValueError:  # binascii.Error, or not ASCII
+                raise BadRequest("pkcs12_base64 is not base64") from None
+            identity = load_pkcs12_identity(data, passphrase)
+        elif body.key_pem and body.certificate_pem:
+            identity = load_pem_identity(
+                body.key_pem.encode(),
+                body.certificate_pem.encode(),
+                chain_pem=body.chain_pem.encode(),
+                passphrase=passphrase,
+            )
+        else:
+            raise BadRequest("give key_pem with certificate_pem (PEM), or pkcs12_base64")
+    except (KeyMaterialError, UnicodeError) as error:  # UnicodeError: a text that is not PEM at all
+        raise BadRequest(f"the key cannot be imported: {error}") from None
+    row = await import_key(session, settings, identity=identity, actor=principal.actor)
+    return SigningKeyOut.of(row)
