@@ -4,17 +4,25 @@ Every attempt carries the delivery id as `Idempotency-Key`, so a receiver can re
 (delivery is at-least-once), and the document's metadata in headers (non-ASCII values
 percent-encoded). 2xx is delivered; connection errors, timeouts, 408, 429 and 5xx are worth another
 try later (honouring Retry-After); any other answer will not change by retrying.
+
+The POSTs go through the worker's own HTTP/1.1 client (`connectors.http11`: kept-alive connections
+reused without httpx's per-request pool scan); through httpx when the environment configures a proxy
+(HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), which httpx honours and the light client does not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import quote
+from urllib.request import getproxies
 
 import httpx
 
 from connectors.base import Job, Outcome, OutcomeKind
+from connectors.http11 import Http11Client, InvalidEndpoint, TransportFailure
 
 TRANSIENT_STATUSES = frozenset({408, 429})
 
@@ -35,7 +43,18 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def classify(response: httpx.Response) -> Outcome:
+class Answer(Protocol):
+    """What `classify` reads of an answer: an httpx.Response or a connectors.http11.Answer."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def text(self) -> str: ...
+
+
+def classify(response: Answer) -> Outcome:
     status = response.status_code
     if 200 <= status < 300:
         return Outcome(OutcomeKind.DELIVERED, http_status=status)
@@ -51,11 +70,17 @@ class QlvbPushConnector:
     needs_payload = True
 
     def __init__(self, *, max_connections: int = 100) -> None:
-        # One client for every endpoint: connections to each receiver are pooled and reused.
-        self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
-        )
+        self.client: Http11Client | httpx.AsyncClient
+        if any(scheme in getproxies() for scheme in ("http", "https", "all")):
+            self.client = httpx.AsyncClient(
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+                follow_redirects=False,
+            )
+        else:
+            # One client for every endpoint: connections to each receiver are kept and reused.
+            self.client = Http11Client(max_connections=max_connections)
 
     async def deliver(self, job: Job) -> Outcome:
         if not job.endpoint:
@@ -75,11 +100,11 @@ class QlvbPushConnector:
             response = await self.client.post(
                 job.endpoint, content=job.payload, headers=headers, timeout=job.timeout_seconds
             )
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        except (InvalidEndpoint, httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
             return Outcome(OutcomeKind.PERMANENT, error=f"bad endpoint {job.endpoint!r}: {error}")
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             return Outcome(OutcomeKind.TRANSIENT, error=f"no answer within {job.timeout_seconds:g} s")
-        except httpx.TransportError as error:
+        except (TransportFailure, httpx.TransportError) as error:
             return Outcome(OutcomeKind.TRANSIENT, error=f"{type(error).__name__}: {error}")
         return classify(response)
 
