@@ -303,16 +303,45 @@ def wait_for_quiet(limit: float = 180) -> None:
         progress(f"the machine is busy with other work ({busy:.2f} cores); waiting")
 
 
+def start_profilers(hub: Hub, directory: Path, label: str, seconds: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the gateway and the worker for the load's `seconds`: on-CPU samples of every thread,
+    100/s, without pausing the process, as collapsed stacks in DIRECTORY/LABEL-<process>.txt (read
+    them with bench/profile.py)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    options = ["--rate", "100", "--nonblocking", "--format", "raw", "--duration", str(seconds), "--output"]
+    return [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(hub.processes[name].pid),
+                *options,
+                str(directory / f"{label}-{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("gateway", "worker")
+        if name in hub.processes
+    ]
+
+
 def run_phase(
-    hub: Hub, rate: int | None, seconds: int, offset: int
+    hub: Hub, rate: int | None, seconds: int, offset: int, profile: Path | None = None
 ) -> tuple[dict[str, Any], tuple[float, float]]:
     """One rate: load, settle, measure. Returns the result and its wall-clock window (unix time)."""
     for process in hub.processes.values():
         reset_peak_rss(process.pid)
     before, wall, transactions = counters(hub), time.monotonic(), committed_transactions(hub)
     start = datetime.now(UTC)
+    label = f"{hub.mode}-{rate or 'full'}"
+    profilers = start_profilers(hub, profile, label, seconds) if profile else []
     load = drive(hub, rate, seconds, offset)
     load_end = datetime.now(UTC)
+    for profiler in profilers:
+        profiler.wait(timeout=60)
     unsettled = settle(hub.database, timeout=120 + 2 * seconds)
     end = datetime.now(UTC)
     after, elapsed = counters(hub), time.monotonic() - wall
@@ -374,7 +403,9 @@ def count_arrivals(path: Path, results: list[dict[str, Any]], windows: list[tupl
         result["receiver"] = {"requests": len(keys), "distinct_deliveries": len(set(keys))}
 
 
-def run_mode(mode: str, rates: list[int | None], seconds: int) -> list[dict[str, Any]]:
+def run_mode(
+    mode: str, rates: list[int | None], seconds: int, profile: Path | None = None
+) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix=f"lienthong-pipeline-{mode}-"))
     try:
         with contextlib.ExitStack() as cleanup:
@@ -388,7 +419,7 @@ def run_mode(mode: str, rates: list[int | None], seconds: int) -> list[dict[str,
             for number, rate in enumerate(rates, start=2):
                 progress(f"{mode}: {f'{rate}/s' if rate else 'full speed'} for {seconds} s")
                 wait_for_quiet()
-                result, window = run_phase(hub, rate, seconds, offset=number * 10**8)
+                result, window = run_phase(hub, rate, seconds, offset=number * 10**8, profile=profile)
                 print(json.dumps(result, default=str), flush=True)
                 if result["other_busy_cores"] > NOISY_CORES:
                     progress(f"warning: other work took {result['other_busy_cores']} cores; run again")
@@ -509,12 +540,17 @@ def main() -> None:
     parser.add_argument("--rates", type=parse_rates, default=parse_rates("50,full"), help="e.g. 50,100,full")
     parser.add_argument("--seconds", type=int, default=60, help="load per rate")
     parser.add_argument("--out", type=Path, help="default: bench/results/pipeline-<time>.json")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="DIR: py-spy the gateway and the worker during each load (bench/profile.py)",
+    )
     args = parser.parse_args()
     out = args.out or BENCH / "results" / f"pipeline-{datetime.now():%Y%m%d-%H%M%S}.json"
 
     results = []
     for mode in args.mode:
-        results += run_mode(mode, args.rates, args.seconds)
+        results += run_mode(mode, args.rates, args.seconds, args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print("\n" + tables(results) + f"\n\n(written to {out})")
