@@ -48,6 +48,9 @@ COMPONENTS = [
     ("hub code: other", within("app/")),
     ("event loop, threads", within("asyncio/", "uvloop/", "concurrent/", "threading.py", "selectors.py")),
 ]
+# Threads of a pool waiting for work. py-spy counts a sample as on-CPU from the thread's state, and on
+# a busy machine a thread just woken and not yet run looks active: these leaves are waits, left out.
+IDLE = re.compile(r"^Condition\.wait \(threading\.py|^_worker \(concurrent/futures/thread\.py:8\d\)")
 INCLUSIVE = [
     ("SQLAlchemy or asyncpg", within("sqlalchemy/", "asyncpg/")),
     ("SQLAlchemy", within("sqlalchemy/")),
@@ -71,6 +74,8 @@ def read(path: Path) -> list[tuple[list[str], int]]:
 
 
 def summary(samples: list[tuple[list[str], int]], top: int) -> str:
+    waiting = sum(count for frames, count in samples if IDLE.search(frames[-1]))
+    samples = [(frames, count) for frames, count in samples if not IDLE.search(frames[-1])]
     total = sum(count for _, count in samples) or 1
     compiled = [(name, re.compile(pattern)) for name, pattern in COMPONENTS]
     by_component: Counter[str] = Counter()
@@ -87,7 +92,8 @@ def summary(samples: list[tuple[list[str], int]], top: int) -> str:
             if any(re.search(pattern, frame) for frame in frames):
                 inclusive[name] += count
         leaves[frames[-1]] += count
-    lines = [f"{total} on-CPU samples", "", "by component (innermost frame; adds up to 100%)"]
+    lines = [f"{total} on-CPU samples ({waiting} more of pool threads waiting for work, left out)", ""]
+    lines += ["by component (innermost frame; adds up to 100%)"]
     lines += [f"  {count * 100 / total:5.1f}%  {name}" for name, count in by_component.most_common()]
     lines += ["", "inclusive (anywhere on the stack; overlapping)"]
     lines += [f"  {inclusive[name] * 100 / total:5.1f}%  {name}" for name, _ in INCLUSIVE]
