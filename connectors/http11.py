@@ -27,6 +27,7 @@ import httptools
 import httpx
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+CHUNK = 256 * 1024  # a body larger than this is written in slices, with the socket's flow control
 _PATH_SAFE = "/:@!$&'()*+,;=%-._~?#[]"
 
 
@@ -98,6 +99,8 @@ class _Connection(asyncio.Protocol):
         self.started = False  # some of the answer came
         self.headers_done = False  # all of its headers came
         self.until_eof = False
+        self.writable = asyncio.Event()
+        self.writable.set()
 
     # asyncio.Protocol
 
@@ -119,6 +122,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.writable.set()
         if self in self.idle:
             self.idle.remove(self)
         self._fail(
@@ -155,15 +159,32 @@ class _Connection(asyncio.Protocol):
 
     # requests
 
-    async def send(self, request: bytes) -> Answer:
+    async def send(self, head: bytes, content: bytes) -> Answer:
         assert self.transport is not None
         self.answer = asyncio.get_running_loop().create_future()
         self.headers, self.body, self.started, self.headers_done = {}, [], False, False
-        self.transport.write(request)
         try:
+            if len(content) <= CHUNK:
+                self.transport.write(head + content)
+            else:
+                # A large document goes in slices of itself, as fast as the socket takes them: the
+                # transport never buffers a copy of the whole of it.
+                self.transport.write(head)
+                view = memoryview(content)
+                for start in range(0, len(content), CHUNK):
+                    await self.writable.wait()
+                    if self.closed:
+                        break  # the answer (or the failure) is already there
+                    self.transport.write(view[start : start + CHUNK])
             return await self.answer
         finally:
             self.answer = None
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def _fail(self, error: Exception) -> None:
         if self.answer is not None and not self.answer.done():
@@ -198,9 +219,7 @@ class Http11Client:
         if any(c in name + value for name, value in headers.items() for c in "\r\n\0"):
             raise InvalidEndpoint("a line break in a header")  # it would start a header of its own
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        request = b"".join(
-            [target.head, lines.encode("latin-1"), b"Content-Length: %d\r\n\r\n" % len(content), content]
-        )
+        head = b"".join([target.head, lines.encode("latin-1"), b"Content-Length: %d\r\n\r\n" % len(content)])
         async with self._slots, asyncio.timeout(timeout):
             idle = self._idle.setdefault(target.origin, [])
             while idle:
@@ -208,16 +227,18 @@ class Http11Client:
                 if connection.closed:
                     continue
                 try:
-                    return await self._exchange(connection, request, idle)
+                    return await self._exchange(connection, head, content, idle)
                 except TransportFailure:
                     if connection.started:
                         raise
                     # A kept-alive connection the server closed as we reused it: once more, anew.
-            return await self._exchange(await self._connect(target, idle), request, idle)
+            return await self._exchange(await self._connect(target, idle), head, content, idle)
 
-    async def _exchange(self, connection: _Connection, request: bytes, idle: list[_Connection]) -> Answer:
+    async def _exchange(
+        self, connection: _Connection, head: bytes, content: bytes, idle: list[_Connection]
+    ) -> Answer:
         try:
-            answer = await connection.send(request)
+            answer = await connection.send(head, content)
         except BaseException:
             connection.close()  # a timeout or a cancellation leaves the connection mid-answer
             raise

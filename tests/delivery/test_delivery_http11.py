@@ -7,7 +7,7 @@ import asyncio
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -366,3 +366,43 @@ async def test_https_is_verified_against_the_trusted_certificates(
 def test_behind_a_proxy_the_connector_posts_through_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert isinstance(QlvbPushConnector().client, httpx.AsyncClient)
+
+
+async def test_a_large_document_arrives_whole_written_in_slices(
+    serve: Callable[..., Awaitable[Server]],
+) -> None:
+    server = await serve(keep_alive)
+    client = Http11Client()
+    content = bytes(range(256)) * (12 * 1024)  # 3 MB: written slice by slice with flow control
+    try:
+        for _ in range(2):
+            answer = await client.post(
+                f"http://127.0.0.1:{server.port}/", content=content, headers={}, timeout=30
+            )
+            assert answer.status_code == 200
+        assert [request.split(b"\r\n\r\n", 1)[1] == content for request in server.requests] == [True, True]
+        assert server.connections == 1
+    finally:
+        await client.aclose()
+
+
+async def test_an_answer_before_the_whole_body_is_read_is_the_answer(
+    serve: Callable[..., Awaitable[Server]],
+) -> None:
+    async def refuse_early(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large"
+        )
+        await writer.drain()
+
+    server = await serve(refuse_early)
+    connector = QlvbPushConnector()
+    try:
+        big = replace(job(f"http://127.0.0.1:{server.port}/"), payload=b"x" * (8 * 1024 * 1024))
+        outcome = await connector.deliver(big)
+        assert (outcome.kind, outcome.http_status) == (OutcomeKind.PERMANENT, 413)
+    finally:
+        await connector.close()
