@@ -2,10 +2,11 @@
 of the pool on every request.
 
 httpx (through httpcore) walks every pooled connection before and after each request and polls each
-idle socket to see whether it expired: measured with bench/push.py (32 POSTs at a time), a third
-of a POST's CPU went there, and half to anyio's stream layer. Here each origin keeps a stack of idle connections; a request takes the
-most recently used one that is still open (the event loop has already told us which the server
-closed), writes the request, and the response is parsed by httptools (llhttp, as uvicorn uses).
+idle socket to see whether it expired: measured with bench/push.py (32 POSTs at a time), a third of
+a POST's CPU went there, and half to anyio's stream layer. Here each origin keeps a stack of idle
+connections; a request takes the most recently used one that is still open (the event loop has
+already told us which the server closed), writes the request, and the response is parsed by
+httptools (llhttp, as uvicorn uses).
 A request that finds a reused connection closed under it before any answer came is sent once more
 on a new connection (the receiver dedupes by Idempotency-Key; delivery is at-least-once anyway).
 
