@@ -1,7 +1,8 @@
 """End to end: documents in at the gateway, out at a receiving QLVB, at fixed offered rates and at
-full speed, in the production layout and in the embedded one.
+full speed, in the production layout and in the embedded one, and bench/bare.py (the bare-bones
+pipeline of issue 15) measured with the same harness.
 
-    .venv/bin/python bench/pipeline.py [--mode production|embedded|both] [--rates 50,100,full]
+    .venv/bin/python bench/pipeline.py [--mode production|embedded|bare|both|MODE,MODE…] [--rates 50,100,full]
                                        [--seconds 60] [--out bench/results/pipeline-….json]
 
 Each mode gets a fresh PostgreSQL database (and, in production, a fresh RabbitMQ vhost), all dropped
@@ -19,7 +20,9 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -58,6 +61,7 @@ from stack import (
 
 from app.delivery.states import DISPATCHABLE
 
+MODES = ("production", "embedded", "bare")
 SENDER = "000.00.01.H62"
 RECIPIENTS = ("000.00.02.H62", "000.00.03.H62")  # the sample's two To: two deliveries per document
 FULL_SPEED_CONNECTIONS = 16
@@ -115,6 +119,46 @@ def start_hub(mode: str, work: Path, cleanup: contextlib.ExitStack) -> Hub:
     servers = {"postgresql": postmaster_pid(database)} | ({"rabbitmq": rabbitmq_pid()} if broker_url else {})
     url = f"http://127.0.0.1:{gateway_port}"
     return Hub(mode, url, token, database, dsn.rsplit("/", 1)[1], processes, servers)
+
+
+def start_bare(work: Path, cleanup: contextlib.ExitStack) -> Hub:
+    """bench/bare.py's gateway and worker on a fresh database and vhost, with the same receiver."""
+    dsn = cleanup.enter_context(fresh_database())
+    broker_url = cleanup.enter_context(fresh_vhost())
+    database = Postgres(dsn)
+    cleanup.callback(database.close)
+    env = dict(os.environ)
+    receiver_port, gateway_port = free_port(), free_port()
+    receiver_command = [sys.executable, str(BENCH / "receiver.py"), "--port", str(receiver_port)]
+    receiver = spawn([*receiver_command, "--out", str(work / "arrivals")], env, work / "receiver.log")
+    cleanup.callback(stop, receiver)
+    wait_for_port(receiver_port, receiver, "the receiver")
+    token = secrets.token_urlsafe(24)
+    bare = [sys.executable, str(BENCH / "bare.py")]
+    connections = ["--database", dsn, "--broker", broker_url]
+    gateway = start_gateway(
+        env,
+        gateway_port,
+        work / "gateway.log",
+        command=[
+            *bare,
+            "gateway",
+            *connections,
+            "--port",
+            str(gateway_port),
+            "--token",
+            token,
+            "--endpoint",
+            f"http://127.0.0.1:{receiver_port}/qlvb/",
+        ],
+    )
+    cleanup.callback(stop, gateway)
+    worker = spawn([*bare, "worker", *connections], env, work / "worker.log")
+    cleanup.callback(stop, worker)
+    processes = {"gateway": gateway, "receiver": receiver, "worker": worker}
+    servers = {"postgresql": postmaster_pid(database), "rabbitmq": rabbitmq_pid()}
+    url = f"http://127.0.0.1:{gateway_port}"
+    return Hub("bare", url, token, database, dsn.rsplit("/", 1)[1], processes, servers)
 
 
 def drive(hub: Hub, rate: int | None, seconds: int, offset: int) -> dict[str, Any]:
@@ -259,16 +303,45 @@ def wait_for_quiet(limit: float = 180) -> None:
         progress(f"the machine is busy with other work ({busy:.2f} cores); waiting")
 
 
+def start_profilers(hub: Hub, directory: Path, label: str, seconds: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the gateway and the worker for the load's `seconds`: on-CPU samples of every thread,
+    100/s, without pausing the process, as collapsed stacks in DIRECTORY/LABEL-<process>.txt (read
+    them with bench/profile.py)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    options = ["--rate", "100", "--nonblocking", "--format", "raw", "--duration", str(seconds), "--output"]
+    return [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(hub.processes[name].pid),
+                *options,
+                str(directory / f"{label}-{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("gateway", "worker")
+        if name in hub.processes
+    ]
+
+
 def run_phase(
-    hub: Hub, rate: int | None, seconds: int, offset: int
+    hub: Hub, rate: int | None, seconds: int, offset: int, profile: Path | None = None
 ) -> tuple[dict[str, Any], tuple[float, float]]:
     """One rate: load, settle, measure. Returns the result and its wall-clock window (unix time)."""
     for process in hub.processes.values():
         reset_peak_rss(process.pid)
     before, wall, transactions = counters(hub), time.monotonic(), committed_transactions(hub)
     start = datetime.now(UTC)
+    label = f"{hub.mode}-{rate or 'full'}"
+    profilers = start_profilers(hub, profile, label, seconds) if profile else []
     load = drive(hub, rate, seconds, offset)
     load_end = datetime.now(UTC)
+    for profiler in profilers:
+        profiler.wait(timeout=60)
     unsettled = settle(hub.database, timeout=120 + 2 * seconds)
     end = datetime.now(UTC)
     after, elapsed = counters(hub), time.monotonic() - wall
@@ -330,12 +403,14 @@ def count_arrivals(path: Path, results: list[dict[str, Any]], windows: list[tupl
         result["receiver"] = {"requests": len(keys), "distinct_deliveries": len(set(keys))}
 
 
-def run_mode(mode: str, rates: list[int | None], seconds: int) -> list[dict[str, Any]]:
+def run_mode(
+    mode: str, rates: list[int | None], seconds: int, profile: Path | None = None
+) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix=f"lienthong-pipeline-{mode}-"))
     try:
         with contextlib.ExitStack() as cleanup:
             progress(f"{mode}: starting the stack")
-            hub = start_hub(mode, work, cleanup)
+            hub = start_bare(work, cleanup) if mode == "bare" else start_hub(mode, work, cleanup)
             progress(f"{mode}: warm-up, {WARM_UP_RATE}/s for {WARM_UP_SECONDS} s")
             drive(hub, WARM_UP_RATE, WARM_UP_SECONDS, offset=10**8)
             if settle(hub.database, timeout=60):
@@ -344,7 +419,7 @@ def run_mode(mode: str, rates: list[int | None], seconds: int) -> list[dict[str,
             for number, rate in enumerate(rates, start=2):
                 progress(f"{mode}: {f'{rate}/s' if rate else 'full speed'} for {seconds} s")
                 wait_for_quiet()
-                result, window = run_phase(hub, rate, seconds, offset=number * 10**8)
+                result, window = run_phase(hub, rate, seconds, offset=number * 10**8, profile=profile)
                 print(json.dumps(result, default=str), flush=True)
                 if result["other_busy_cores"] > NOISY_CORES:
                     progress(f"warning: other work took {result['other_busy_cores']} cores; run again")
@@ -440,6 +515,14 @@ def _render(header: list[str], rows: list[list[Any]]) -> list[str]:
     ]
 
 
+def parse_modes(text: str) -> list[str]:
+    modes = ["production", "embedded"] if text == "both" else text.split(",")
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(MODES)}")
+    return modes
+
+
 def parse_rates(text: str) -> list[int | None]:
     return [None if part.strip() == "full" else int(part) for part in text.split(",")]
 
@@ -448,16 +531,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mode", choices=["production", "embedded", "both"], default="both")
+    parser.add_argument(
+        "--mode",
+        type=parse_modes,
+        default=parse_modes("both"),
+        help="production, embedded, bare (bench/bare.py), or a list with commas; both: production,embedded",
+    )
     parser.add_argument("--rates", type=parse_rates, default=parse_rates("50,full"), help="e.g. 50,100,full")
     parser.add_argument("--seconds", type=int, default=60, help="load per rate")
     parser.add_argument("--out", type=Path, help="default: bench/results/pipeline-<time>.json")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="DIR: py-spy the gateway and the worker during each load (bench/profile.py)",
+    )
     args = parser.parse_args()
     out = args.out or BENCH / "results" / f"pipeline-{datetime.now():%Y%m%d-%H%M%S}.json"
 
     results = []
-    for mode in ["production", "embedded"] if args.mode == "both" else [args.mode]:
-        results += run_mode(mode, args.rates, args.seconds)
+    for mode in args.mode:
+        results += run_mode(mode, args.rates, args.seconds, args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print("\n" + tables(results) + f"\n\n(written to {out})")

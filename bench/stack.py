@@ -89,10 +89,16 @@ def wait_until(condition: Callable[[], bool], what: str, *, timeout: float, proc
 
 
 def start_gateway(
-    env: dict[str, str], port: int, log: Path, *, needs_broker: bool = False
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    *,
+    needs_broker: bool = False,
+    command: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`lienthong serve`, once /readyz answers (and, if asked, reports the broker connected)."""
-    gateway = spawn([*LIENTHONG, "serve", "--port", str(port)], env, log)
+    """`lienthong serve` (or `command`), once /readyz answers (and, if asked, reports the broker
+    connected)."""
+    gateway = spawn(command or [*LIENTHONG, "serve", "--port", str(port)], env, log)
 
     def ready() -> bool:
         try:

@@ -3,7 +3,10 @@ anyone checks it later.
 
 Sealing appends the hub's own TraceHeader (its code and the time, edxml.md §1.2) and signs the whole
 document with an enveloped XML signature in the standard `ds:` namespace (RSA-SHA256 or
-ECDSA-SHA256, exclusive canonicalisation, the certificate in KeyInfo). The signature sits in
+ECDSA-SHA256, exclusive canonicalisation, the certificate in KeyInfo). The signature is made here on
+the tree as parsed, with lxml's exclusive c14n and `cryptography`; signxml's signer, which re-serialises
+and re-parses the document, is kept as the reference the tests and bench/sealing.py compare with
+(`Sealer.seal_with_signxml`), and signxml's verifier checks every seal. The signature sits in
 edXMLHeader right after TraceHeaderList, so it is the first `ds:Signature` of the document: the one
 stock tools (`xmlsec1 --verify`) check by default. Its single Reference is `URI=""`: it covers every
 byte of content, attachments and any sender signature included.
@@ -18,13 +21,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import (
@@ -65,6 +72,7 @@ _DS = {"ds": DSIG_NAMESPACE}
 _PLACEHOLDER_ID = "placeholder"  # signxml replaces a ds:Signature with this Id by the signature
 
 ENVELOPED_TRANSFORM = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+EXC_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value
 CANONICALIZATIONS = frozenset(m.value for m in CanonicalizationMethod)
 
 SHA2_SIGNATURE_METHODS = frozenset(
@@ -217,7 +225,72 @@ class Sealer:
         self.fingerprint = identity.fingerprint
         self.signature_method = _signature_method_for(identity.private_key)
         self._certificates = [identity.certificate, *identity.chain]
+        # KeyInfo's certificates as signxml writes them (the PEM body, 64 columns), made once.
+        self._certificate_texts = [_pem_body(c) for c in self._certificates]
         self._local = threading.local()
+
+    def seal(self, original: bytes, *, hub_code: str, at: datetime) -> bytes:
+        """The sealed document: `original` with the hub's TraceHeader appended and the hub's
+        signature inserted. These bytes are what is stored and forwarded, unchanged."""
+        return self.seal_tree(_sealable(original), hub_code=hub_code, at=at)
+
+    def seal_tree(self, root: etree._Element, *, hub_code: str, at: datetime) -> bytes:
+        """`seal` for a document already read with the hub's hardened parser (`parse_document`):
+        the tree is changed in place (TraceHeader and signature added) and serialised once."""
+        if at.tzinfo is None:
+            raise ValueError("the seal time must be timezone-aware")
+        header = edxml_header(root)
+        if header is None:
+            raise SealingError("not an edXML message: no edXML/edXMLEnvelope/edXMLHeader", "/")
+        trace_list = _append_trace_header(header, hub_code=hub_code, at=at)
+        signature, digest_value, signature_value = self._signature_element(header)
+        trace_list.addnext(signature)
+        _check_first_signature(root, signature)
+        # The enveloped-signature transform: the digest is over the document without the signature
+        # (which has no tail text, so taking it out leaves every other byte as it will be sent).
+        header.remove(signature)
+        canonical = etree.tostring(root, method="c14n", exclusive=True, with_comments=False)
+        digest_value.text = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
+        del canonical
+        trace_list.addnext(signature)
+        signed_info = signature[0]
+        signed_info_c14n = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+        signature_value.text = base64.b64encode(self._sign(signed_info_c14n)).decode()
+        sealed: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return sealed
+
+    def _signature_element(
+        self, header: etree._Element
+    ) -> tuple[etree._Element, etree._Element, etree._Element]:
+        """A ds:Signature in `header` with everything but DigestValue and SignatureValue, in
+        signxml's order and form: SignedInfo (exclusive c14n, the signature method, one Reference
+        URI="" with the enveloped-signature and exclusive c14n transforms, SHA-256), SignatureValue,
+        KeyInfo/X509Data with the certificate and its chain."""
+        signature = etree.SubElement(header, DS_SIGNATURE, nsmap=_DS)
+        signed_info = etree.SubElement(signature, _ds("SignedInfo"))
+        etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
+        etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=self.signature_method.value)
+        reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
+        transforms = etree.SubElement(reference, _ds("Transforms"))
+        etree.SubElement(transforms, _ds("Transform"), Algorithm=ENVELOPED_TRANSFORM)
+        etree.SubElement(transforms, _ds("Transform"), Algorithm=EXC_C14N)
+        etree.SubElement(reference, _ds("DigestMethod"), Algorithm=DigestAlgorithm.SHA256.value)
+        digest_value = etree.SubElement(reference, _ds("DigestValue"))
+        signature_value = etree.SubElement(signature, _ds("SignatureValue"))
+        x509_data = etree.SubElement(etree.SubElement(signature, _ds("KeyInfo")), _ds("X509Data"))
+        for text in self._certificate_texts:
+            etree.SubElement(x509_data, _ds("X509Certificate")).text = text
+        return signature, digest_value, signature_value
+
+    def _sign(self, signed_info_c14n: bytes) -> bytes:
+        key = self.identity.private_key
+        if isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(signed_info_c14n, padding.PKCS1v15(), hashes.SHA256())
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        # XML Signature's ECDSA value is r and s as two fixed-size big-endian integers, not DER.
+        r, s = decode_dss_signature(key.sign(signed_info_c14n, ec.ECDSA(hashes.SHA256())))
+        size = (key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
     def _signer(self) -> XMLSigner:
         signer: XMLSigner | None = getattr(self._local, "signer", None)
@@ -230,15 +303,13 @@ class Sealer:
             self._local.signer = signer
         return signer
 
-    def seal(self, original: bytes, *, hub_code: str, at: datetime) -> bytes:
-        """The sealed document: `original` with the hub's TraceHeader appended and the hub's
-        signature inserted. These bytes are what is stored and forwarded, unchanged."""
+    def seal_with_signxml(self, original: bytes, *, hub_code: str, at: datetime) -> bytes:
+        """The same seal made by signxml's signer (which re-serialises and re-parses the document):
+        the reference `seal` is checked against in the tests, and measured against in
+        bench/sealing.py. With an RSA key both give the same bytes."""
         if at.tzinfo is None:
             raise ValueError("the seal time must be timezone-aware")
-        try:
-            root = parse_document(original)
-        except UnreadableXML as error:
-            raise SealingError(str(error), "/") from None
+        root = _sealable(original)
         header = edxml_header(root)
         if header is None:
             raise SealingError("not an edXML message: no edXML/edXMLEnvelope/edXMLHeader", "/")
@@ -250,6 +321,23 @@ class Sealer:
             raise SealingError(str(error)) from None
         sealed: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
         return sealed
+
+
+def _ds(name: str) -> str:
+    return f"{{{DSIG_NAMESPACE}}}{name}"
+
+
+def _pem_body(certificate: x509.Certificate) -> str:
+    """The base64 lines of the certificate's PEM form, without the BEGIN/END lines."""
+    lines = certificate.public_bytes(Encoding.PEM).decode().splitlines(keepends=True)
+    return "".join(lines[1:-1])
+
+
+def _sealable(original: bytes) -> etree._Element:
+    try:
+        return parse_document(original)
+    except UnreadableXML as error:
+        raise SealingError(str(error), "/") from None
 
 
 def _append_trace_header(header: etree._Element, *, hub_code: str, at: datetime) -> etree._Element:
@@ -286,8 +374,12 @@ def _insert_placeholder(root: etree._Element, header: etree._Element, trace_list
         raise SealingError(f'a ds:Signature with Id="{_PLACEHOLDER_ID}" is in the way', element_path(taken))
     placeholder = etree.SubElement(header, DS_SIGNATURE, nsmap=_DS, Id=_PLACEHOLDER_ID)
     trace_list.addnext(placeholder)
+    _check_first_signature(root, placeholder)
+
+
+def _check_first_signature(root: etree._Element, signature: etree._Element) -> None:
     first = next(root.iter(DS_SIGNATURE))
-    if first is not placeholder:
+    if first is not signature:
         raise SealingError(
             "a ds:Signature comes before edXMLHeader/TraceHeaderList; the hub's seal must be the first "
             "signature of the document",
