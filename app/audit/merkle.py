@@ -148,15 +148,15 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
     return result
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes) -> None:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
+) -> None:
     """ProofError unless `leaf` is at `index` of the tree of `size` leaves with `expected_root`."""
     if root_from_inclusion(index, size, leaf, proof) != expected_root:
         raise ProofError(f"the inclusion proof of leaf {index} does not lead to the root of size {size}")
 
 
-def verify_consistency(
-    old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """ProofError unless the tree of `new` leaves with `new_root` extends the one of `old` leaves with
     `old_root` (RFC 9162 §2.1.4.2)."""
     if not 0 <= old <= new:

@@ -123,7 +123,9 @@ def mutations(proof: list[bytes], data: st.DataObject) -> list[bytes]:
 
 
 @given(inclusion_case(), st.data())
-def test_any_inclusion_proof_verifies_and_any_altered_one_fails(case: tuple[int, int], data: st.DataObject) -> None:
+def test_any_inclusion_proof_verifies_and_any_altered_one_fails(
+    case: tuple[int, int], data: st.DataObject
+) -> None:
     index, size = case
     leaves = build(size)
     root = merkle.root(leaves)
