@@ -3,6 +3,7 @@ PostgreSQL, with the triggers bypassed the way someone holding the database pass
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -57,7 +58,7 @@ async def test_every_entry_is_a_leaf_with_proofs_to_a_signed_checkpoint(
             if leaf.source == LogSource.EXCHANGE:
                 row = entries[leaf.entry_id]
                 data = canonical_bytes(
-                    LogSource.EXCHANGE, {c: getattr(row, c) for c in row.__table__.c.keys()}
+                    LogSource.EXCHANGE, {c.name: getattr(row, c.name) for c in row.__table__.c}
                 )
                 assert merkle.leaf_hash(data) == leaf.leaf_hash
             proof = await inclusion_proof(session, leaf.leaf_index, signed.size)
@@ -154,15 +155,15 @@ async def test_truncate_and_reload_without_one_is_named(logged: Database) -> Non
             if row["id"] != 20:
                 await session.execute(
                     text(
-                        "INSERT INTO exchange_log (id, at, event, document_id, delivery_id, agency_code, "
-                        "credential_id, sha256, detail) VALUES (:id, :at, :event, :document_id, :delivery_id, "
-                        ":agency_code, :credential_id, :sha256, :detail)"
+                        "INSERT INTO exchange_log (id, at, event, document_id, delivery_id, "
+                        "agency_code, credential_id, sha256, detail) VALUES (:id, :at, :event, "
+                        ":document_id, :delivery_id, :agency_code, :credential_id, :sha256, :detail)"
                     ),
                     {
                         **row,
                         "detail": row["detail"]
                         if isinstance(row["detail"], str)
-                        else __import__("json").dumps(row["detail"]),
+                        else json.dumps(row["detail"]),
                     },
                 )
     report = await verify(logged)
