@@ -11,6 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.endpoints import router as agencies_router
+from app.audit.endpoints import evidence_router as audit_evidence_router
+from app.audit.endpoints import router as audit_router
+from app.audit.runtime import start_audit_tasks
 from app.axis.inbound import AxisInbound
 from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
                 )
             ]
+            tasks += start_audit_tasks(app.state, database, settings, master_key)
             axis = axis_client(settings)
             app.state.axis_inbound = None
             if axis is not None:
@@ -80,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inbox_router)
     app.include_router(statuses_router)
     app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
+    app.include_router(audit_router)
+    app.include_router(audit_evidence_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -18,6 +18,8 @@ One pass, streaming: memory stays O(log n) whatever the size of the log.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -63,8 +65,14 @@ class Report:
 
 
 async def verify_log(
-    session: AsyncSession, *, pinned_key: str | None = None, grace: timedelta = timedelta(minutes=2)
+    session: AsyncSession,
+    *,
+    pinned_key: str | None = None,
+    grace: timedelta = timedelta(minutes=2),
+    held: Sequence[str] = (),
 ) -> Report:
+    """Check the log in the database; `held` are checkpoints the auditor kept (notes), which the
+    database must reproduce too."""
     report = Report()
     keys = {row.id: verifier_key(row.name, row.public_key) for row in await session.scalars(select(LogKey))}
     checkpoints: list[tuple[int, bytes]] = []
@@ -81,6 +89,24 @@ async def verify_log(
         if signed.size != row.size or signed.root != row.root_hash:
             report.add(f"checkpoint of size {row.size}: its stored size or root differs from its signed note")
         checkpoints.append((signed.size, signed.root))
+    names = {
+        row.name: verifier_key(row.name, row.public_key) for row in await session.scalars(select(LogKey))
+    }
+    for number, note in enumerate(held, start=1):
+        try:
+            origin = note.split("\n", 1)[0]
+            verifier = pinned_key or names.get(origin)
+            if verifier is None:
+                raise NoteError(f"no log key named {origin!r}")
+            signed = verify_checkpoint(note, verifier)
+        except NoteError as error:
+            report.add(f"held checkpoint {number}: {error}")
+            continue
+        checkpoints.append((signed.size, signed.root))
+    checkpoints = sorted(set(checkpoints))
+    for (size, _), (next_size, _) in itertools.pairwise(checkpoints):
+        if size == next_size:
+            report.add(f"two different roots were signed for size {size}: the log was forked")
     report.checkpoints = len(checkpoints)
     report.latest_checkpoint = checkpoints[-1][0] if checkpoints else 0
     await _walk_leaves(session, report, checkpoints)
@@ -173,13 +199,17 @@ async def _unintegrated(session: AsyncSession, report: Report, grace: timedelta)
 
 
 async def verify_database(
-    database: Database, *, pinned_key: str | None = None, grace: timedelta = timedelta(minutes=2)
+    database: Database,
+    *,
+    pinned_key: str | None = None,
+    grace: timedelta = timedelta(minutes=2),
+    held: Sequence[str] = (),
 ) -> Report:
     """`verify_log` in one consistent snapshot (a streamed read needs a transaction on PostgreSQL)."""
     options = {"isolation_level": "REPEATABLE READ"} if database.is_postgres else {}
     async with database.sessionmaker() as session:
         await session.connection(execution_options=options)  # begins the transaction
         try:
-            return await verify_log(session, pinned_key=pinned_key, grace=grace)
+            return await verify_log(session, pinned_key=pinned_key, grace=grace, held=held)
         finally:
             await session.rollback()
