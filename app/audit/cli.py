@@ -4,8 +4,6 @@ checkpoints as a third party, run the integrator once, purge old payloads."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,10 +12,9 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from app.audit import merkle
+from app.audit import watch as watching
 from app.audit.bundle import verify_bundle
 from app.audit.integrator import LEASE, Integrator
-from app.audit.note import NoteError, parse_verifier_key, verify_checkpoint
 from app.audit.retention import purge_payloads
 from app.audit.verify import verify_database
 from app.config import get_settings
@@ -93,14 +90,6 @@ def verify_bundle_command(
     )
 
 
-def _audit_base(url: str) -> str:
-    url = url.rstrip("/")
-    for suffix in ("/checkpoint", "/api/v1/audit"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    return url.removesuffix("/api/v1/audit") + "/api/v1/audit"
-
-
 @audit_app.command("watch")
 def watch(
     url: Annotated[str, typer.Argument(help="the hub's base URL (or its /api/v1/audit/checkpoint)")],
@@ -111,60 +100,20 @@ def watch(
 ) -> None:
     """Fetch the hub's latest checkpoint and check it extends the last one seen (a consistency
     proof); a hub that rewrites its history is refused. Run it from cron."""
-    base = _audit_base(url)
     kept: dict[str, Any] = json.loads(state.read_text(encoding="utf-8")) if state.exists() else {}
+
+    async def main() -> tuple[dict[str, Any], str]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await watching.check(client, url, kept, log_key=log_key)
+
     try:
-        with httpx.Client(timeout=30) as client:
-            key = log_key or kept.get("log_key") or _get(client, f"{base}/log-key").strip()
-            if kept.get("log_key") and key != kept["log_key"]:
-                fail("the log key is not the one this state file trusts")
-            parse_verifier_key(key)
-            note = _get(client, f"{base}/checkpoint")
-            checkpoint = verify_checkpoint(note, key)
-            history: list[dict[str, Any]] = kept.get("checkpoints", [])
-            last = history[-1] if history else None
-            if last is not None:
-                old_size, old_root = last["size"], base64.b64decode(last["root"])
-                if checkpoint.size < old_size:
-                    fail(f"REFUSED: the hub's tree shrank from {old_size} to {checkpoint.size} entries")
-                proof: list[bytes] = []
-                if old_size < checkpoint.size:
-                    answer = client.get(
-                        f"{base}/proofs/consistency", params={"from": old_size, "to": checkpoint.size}
-                    )
-                    if answer.status_code != 200:
-                        fail(
-                            f"REFUSED: no consistency proof from {old_size} to {checkpoint.size} "
-                            f"(HTTP {answer.status_code})"
-                        )
-                    proof = [base64.b64decode(h, validate=True) for h in answer.json()["hashes"]]
-                try:
-                    merkle.verify_consistency(old_size, checkpoint.size, old_root, checkpoint.root, proof)
-                except merkle.ProofError as error:
-                    fail(
-                        f"REFUSED: the checkpoint of size {checkpoint.size} rewrites the history "
-                        f"of size {old_size}: {error}"
-                    )
-    except (httpx.HTTPError, NoteError, ValueError, KeyError, binascii.Error) as error:
-        fail(f"cannot check {base}: {error}")
-    if last is None or checkpoint.size != last["size"]:
-        history.append(
-            {
-                "size": checkpoint.size,
-                "root": base64.b64encode(checkpoint.root).decode("ascii"),
-                "note": note,
-                "seen_at": utcnow().isoformat(),
-            }
-        )
-    state.write_text(json.dumps({"log_key": key, "checkpoints": history}, indent=1) + "\n", encoding="utf-8")
-    since = "first checkpoint kept" if last is None else f"consistent with size {last['size']}"
-    typer.echo(f"checkpoint of size {checkpoint.size}: {since}")
-
-
-def _get(client: httpx.Client, url: str) -> str:
-    answer = client.get(url)
-    answer.raise_for_status()
-    return answer.text
+        new_state, summary = asyncio.run(main())
+    except watching.Refused as error:
+        fail(f"REFUSED: {error}")
+    except watching.Unreachable as error:
+        fail(str(error))
+    state.write_text(json.dumps(new_state, indent=1) + "\n", encoding="utf-8")
+    typer.echo(summary)
 
 
 @audit_app.command("integrate")

@@ -175,8 +175,7 @@ async def _walk_leaves(session: AsyncSession, report: Report, checkpoints: list[
     for size, _root in pending:
         report.add(
             f"the log has {recomputed.size} leaves but a checkpoint of size {size} was signed: "
-            f"leaves {recomputed.size}…{size - 1} were deleted",
-            recomputed.size,
+            "entries were deleted, or the tree rebuilt shorter"
         )
 
 
