@@ -16,7 +16,7 @@ import logging
 from datetime import datetime
 
 import httpx
-from rfc3161_client import PKIStatus, TimestampRequestBuilder, decode_timestamp_response
+from rfc3161_client import HashAlgorithm, PKIStatus, TimestampRequestBuilder, decode_timestamp_response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,12 @@ async def request_timestamp(client: httpx.AsyncClient, url: str, message: bytes)
     """A TimeStampResp (DER) from the TSA over SHA-256(message), checked to be granted, over this
     message and with our nonce."""
     request = (
-        TimestampRequestBuilder().data(message).nonce(nonce=True).cert_request(cert_request=True).build()
+        TimestampRequestBuilder()
+        .data(message)
+        .hash_algorithm(HashAlgorithm.SHA256)
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)
+        .build()
     )
     try:
         answer = await client.post(

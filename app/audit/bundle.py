@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding
+from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -224,7 +226,9 @@ def _canonical_json(data: bytes, what: str) -> Any:
     return value
 
 
-def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleReport:
+def verify_bundle(
+    data: bytes, *, trusted_key: str | None = None, tsa_roots: Sequence[x509.Certificate] = ()
+) -> BundleReport:
     """Check an evidence bundle with nothing else: every file against the signed manifest, every
     entry against the signed checkpoint, the bytes against the digests the log recorded, the seal
     against the hub's certificate. Problems name the file (and line) concerned."""
@@ -266,7 +270,33 @@ def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleRepor
         elif hashlib.sha256(files[name]).hexdigest() != digests[name]:
             report.problems.append(f"{name}: changed (its SHA-256 is not the one in the manifest)")
     _verify_contents(files, verifier, header, report)
+    if "checkpoint.tsr" in files and "checkpoint.txt" in files:
+        _verify_timestamp(files["checkpoint.tsr"], files["checkpoint.txt"], tsa_roots, report)
     return report
+
+
+def _verify_timestamp(
+    token: bytes, note: bytes, roots: Sequence[x509.Certificate], report: BundleReport
+) -> None:
+    """The RFC 3161 token must be over this checkpoint; with the TSA's root, its signature too."""
+    try:
+        response = decode_timestamp_response(token)
+        info = response.tst_info
+        if info.message_imprint.message != hashlib.sha256(note).digest():
+            report.problems.append("checkpoint.tsr: it timestamps another text than checkpoint.txt")
+            return
+        if roots:
+            VerifierBuilder(roots=list(roots)).build().verify_message(response, note)
+            report.notes.append(
+                f"checkpoint.txt was timestamped by the TSA at {info.gen_time:%Y-%m-%d %H:%M:%S}Z"
+            )
+        else:
+            report.notes.append(
+                f"checkpoint.tsr says {info.gen_time:%Y-%m-%d %H:%M:%S}Z "
+                "(give the TSA's root to check its signature)"
+            )
+    except (ValueError, VerificationError) as error:
+        report.problems.append(f"checkpoint.tsr: not a valid timestamp: {error}")
 
 
 def _verify_contents(

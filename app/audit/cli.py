@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from cryptography import x509
 
 from app.audit import watch as watching
 from app.audit.bundle import verify_bundle
@@ -74,9 +75,16 @@ def verify(
 def verify_bundle_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="an evidence bundle (.zip)")],
     log_key: LogKeyOption = None,
+    tsa_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--tsa-root", exists=True, dir_okay=False, help="PEM of the TSA's root: check checkpoint.tsr"
+        ),
+    ] = None,
 ) -> None:
     """Verify an evidence bundle offline (no database, no network); exit 0 only if valid."""
-    report = verify_bundle(file.read_bytes(), trusted_key=log_key)
+    roots = x509.load_pem_x509_certificates(tsa_root.read_bytes()) if tsa_root else []
+    report = verify_bundle(file.read_bytes(), trusted_key=log_key, tsa_roots=roots)
     for note in report.notes:
         typer.echo(f"  note: {note}")
     if not report.valid:
