@@ -75,8 +75,8 @@ def parse_verifier_key(text: str) -> tuple[str, bytes]:
 
 
 def checkpoint_text(origin: str, size: int, root: bytes, time: datetime | None = None) -> str:
-    if not origin or "\n" in origin:
-        raise NoteError("a checkpoint origin is one non-empty line")
+    if not origin or "+" in origin or any(c.isspace() for c in origin):
+        raise NoteError("a checkpoint origin (the log key's name) is non-empty, without spaces or '+'")
     lines = [origin, str(size), base64.b64encode(root).decode("ascii")]
     if time is not None:
         lines.append("time " + time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
