@@ -4,7 +4,7 @@ proofs. `/api/v1/documents/{id}/evidence`: a document's evidence bundle."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -23,6 +23,7 @@ from app.kit.errors import BadRequest, NotFound
 from app.models import LogSource
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+MAX_SIZE = 2**62  # beyond any log, within every database's integers
 evidence_router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
 
@@ -61,6 +62,11 @@ def entry_filter(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise BadRequest(f"{name}: give a time zone (e.g. 2026-12-01T00:00:00+07:00)")
+        try:
+            if value is not None:
+                value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise BadRequest(f"{name}: out of range") from None
     return EntryFilter(log, since, until, agency, document_id, event, actor, code, state)
 
 
@@ -140,7 +146,9 @@ async def log_key(session: ReadingSessionDep) -> PlainTextResponse:
 
 @router.get("/proofs/inclusion", response_model=InclusionOut)
 async def inclusion(
-    session: ReadingSessionDep, index: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]
+    session: ReadingSessionDep,
+    index: Annotated[int, Query(ge=0, le=MAX_SIZE)],
+    size: Annotated[int, Query(ge=1, le=MAX_SIZE)],
 ) -> InclusionOut:
     """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
     try:
@@ -153,8 +161,8 @@ async def inclusion(
 @router.get("/proofs/consistency", response_model=ConsistencyOut, response_model_by_alias=True)
 async def consistency(
     session: ReadingSessionDep,
-    from_: Annotated[int, Query(alias="from", ge=0)],
-    to: Annotated[int, Query(ge=0)],
+    from_: Annotated[int, Query(alias="from", ge=0, le=MAX_SIZE)],
+    to: Annotated[int, Query(ge=0, le=MAX_SIZE)],
 ) -> ConsistencyOut:
     """RFC 9162 consistency proof between the trees of `from` and `to` leaves."""
     try:

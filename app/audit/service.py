@@ -165,9 +165,10 @@ def decode_cursor(cursor: str, log: LogSource) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         name, _, value = text.partition(":")
-        if name != log.value:
+        number = int(value)
+        if name != log.value or not 0 <= number < 2**62:
             raise ValueError
-        return int(value)
+        return number
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest("cursor: not a cursor of this log (take next_cursor as given)") from None
 
