@@ -150,6 +150,7 @@ class Integrator:
             async with self.database.transaction() as session:
                 added = await integrate(session, sweep=sweep)
             total += added
+            sweep = False  # one batch from the start is enough; the rest follow the highest id
             if added < BATCH:
                 break
         self.state.integrated += total
