@@ -123,11 +123,14 @@ async def _walk_leaves(session: AsyncSession, report: Report, checkpoints: list[
         leaves.c.entry_id,
         leaves.c.leaf_hash,
     ]
+    spans: dict[str, tuple[int, int, list[str]]] = {}  # where each log's columns are in a row
     for source, table in SOURCES.items():
         alias = table.alias(source.value)
         joined = joined.outerjoin(
             alias, and_(leaves.c.source == source.value, alias.c.id == leaves.c.entry_id)
         )
+        names = [column.name for column in alias.c]
+        spans[source.value] = (len(columns), len(columns) + len(names), names)
         columns += [column.label(f"{source.value}__{column.name}") for column in alias.c]
     result = await session.stream(
         select(*columns)
@@ -139,23 +142,22 @@ async def _walk_leaves(session: AsyncSession, report: Report, checkpoints: list[
     stored = merkle.CompactRange()
     pending = list(checkpoints)
     last_good = 0
-    async for row in result.mappings():
-        index = row["leaf_index"]
+    async for row in result:
+        index, source_name, entry_id, stored_hash = row[0], row[1], row[2], bytes(row[3])
         if index != recomputed.size:
             report.add(f"leaves {recomputed.size}…{index - 1} are missing from the tree", recomputed.size)
             return
-        source = LogSource(row["source"])
-        prefix = f"{source.value}__"
-        entry = {key[len(prefix) :]: value for key, value in row.items() if key.startswith(prefix)}
-        stored_hash = bytes(row["leaf_hash"])
+        source = LogSource(source_name)
+        start, end, names = spans[source_name]
+        entry = dict(zip(names, row[start:end], strict=True))
         if entry["id"] is None:
-            report.add(f"leaf {index}: {source.value} entry {row['entry_id']} is missing (deleted)", index)
+            report.add(f"leaf {index}: {source.value} entry {entry_id} is missing (deleted)", index)
             recomputed.append(stored_hash)  # keep going: later leaves are still checked one by one
         else:
             mine = entry_leaf_hash(source, entry)
             if mine != stored_hash:
                 report.add(
-                    f"leaf {index}: {source.value} entry {row['entry_id']} differs from what was logged",
+                    f"leaf {index}: {source.value} entry {entry_id} differs from what was logged",
                     index,
                 )
             recomputed.append(mine)
