@@ -41,6 +41,7 @@ LEASE = "audit-integrator"
 LOOKBACK = 1000
 SWEEP_EVERY = 300
 BATCH = 5000
+SQLITE_BATCH = 500
 
 SOURCES: dict[LogSource, Table] = {
     LogSource.EXCHANGE: table_of(ExchangeLogEntry),
@@ -146,12 +147,14 @@ class Integrator:
         total = 0
         sweep = self._rounds % SWEEP_EVERY == 0
         self._rounds += 1
+        # SQLite has one writer at a time: short transactions there, so intake never waits long.
+        limit = BATCH if self.database.is_postgres else SQLITE_BATCH
         while True:
             async with self.database.transaction() as session:
-                added = await integrate(session, sweep=sweep)
+                added = await integrate(session, limit=limit, sweep=sweep)
             total += added
             sweep = False  # one batch from the start is enough; the rest follow the highest id
-            if added < BATCH:
+            if added < limit:
                 break
         self.state.integrated += total
         due = utcnow() - self._last_checkpoint_at >= timedelta(seconds=self.settings.audit_checkpoint_seconds)
