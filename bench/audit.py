@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from stack import BENCH, fresh_database, peak_rss_mb, reset_peak_rss, sqlalchemy_url
+from stack import BENCH, free_port, fresh_database, peak_rss_mb, reset_peak_rss, sqlalchemy_url
 
 from app.audit.integrator import Integrator
 from app.audit.service import EntryFilter, export_lines
@@ -144,7 +144,7 @@ def intake(seconds: int, rounds: int) -> dict[str, Any]:
     for _ in range(rounds):
         for state in ("on", "off"):
             os.environ["LIENTHONG_AUDIT_INTEGRATOR"] = "true" if state == "on" else "false"
-            measured = run("postgresql", seconds, 16, 18080)
+            measured = run("postgresql", seconds, 16, free_port())  # 18080 may be another run's
             rates[state].append(float(measured["rate_per_s"]))  # type: ignore[arg-type]
             print(json.dumps({"integrator": state, **measured}), flush=True)
     os.environ.pop("LIENTHONG_AUDIT_INTEGRATOR", None)
