@@ -185,3 +185,24 @@ async def test_a_tree_rebuilt_after_truncate_cannot_reproduce_the_signed_roots(
     assert not report.intact
     assert report.first_bad_index == 0
     assert any("rewritten" in p.message for p in report.problems)
+
+
+async def test_an_entry_with_its_proof_status(logged: Database, settings: Settings) -> None:
+    from support.audit import fill
+
+    from app.audit.service import entry_with_proof
+
+    async with logged.reading() as session:
+        status = await entry_with_proof(session, LogSource.EXCHANGE, 5)
+    assert status.verified and status.entry.leaf_index is not None
+    assert status.checkpoint_size is not None and status.proof
+    await fill(logged, 1, start=100)
+    newest = 43  # 42 entries were filled before, ids start at 1
+    async with logged.reading() as session:
+        pending = await entry_with_proof(session, LogSource.EXCHANGE, newest)
+    assert not pending.verified and pending.entry.leaf_index is None and "not integrated" in pending.reason
+    async with as_attacker(logged) as session:
+        await session.execute(text("UPDATE exchange_log SET event = 'rejected' WHERE id = 5"))
+    async with logged.reading() as session:
+        changed = await entry_with_proof(session, LogSource.EXCHANGE, 5)
+    assert not changed.verified
