@@ -121,6 +121,7 @@ async def export(
 ) -> StreamingResponse:
     """Every matching entry, oldest first, streamed: no row cap, constant memory."""
     f = entry_filter(log, since, until, agency, document_id, event, actor, code, state)
+    service.check_filter(f)  # once the stream has begun, a refusal could only cut it short
     async with database.transaction() as session:
         service.record_audit_access(session, actor=principal.actor, action="audit.export", f=f, format=format)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/jsonl; charset=utf-8"

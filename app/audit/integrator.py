@@ -143,13 +143,14 @@ class Integrator:
         self._wake.set()
 
     async def round(self, *, checkpoint: bool | None = None) -> int:
-        """One round: integrate everything pending, sign a checkpoint if due (or if asked)."""
+        """One round: integrate everything pending, sign a checkpoint if due (or if asked). Writes
+        only when there is something to write (on SQLite every write takes the one writer lock)."""
         total = 0
         sweep = self._rounds % SWEEP_EVERY == 0
         self._rounds += 1
         # SQLite has one writer at a time: short transactions there, so intake never waits long.
         limit = BATCH if self.database.is_postgres else SQLITE_BATCH
-        while True:
+        while await self._anything_pending(sweep=sweep):
             async with self.database.transaction() as session:
                 added = await integrate(session, limit=limit, sweep=sweep)
             total += added
@@ -158,7 +159,7 @@ class Integrator:
                 break
         self.state.integrated += total
         due = utcnow() - self._last_checkpoint_at >= timedelta(seconds=self.settings.audit_checkpoint_seconds)
-        if checkpoint or (checkpoint is None and due):
+        if (checkpoint or (checkpoint is None and due)) and await self._tree_grew():
             async with self.database.transaction() as session:
                 signed = await sign_checkpoint(session, self.settings, self.master_key)
             if signed is not None:
@@ -166,14 +167,33 @@ class Integrator:
                 self.state.last_checkpoint_size = signed.size
         return total
 
+    async def _anything_pending(self, *, sweep: bool) -> bool:
+        async with self.database.reading() as session:
+            for source in SOURCES:
+                if await pending_entries(session, source, limit=1, sweep=sweep):
+                    return True
+        return False
+
+    async def _tree_grew(self) -> bool:
+        async with self.database.reading() as session:
+            latest = await session.scalar(select(func.max(LogCheckpoint.size)))
+            return await tree_size(session) > (latest or 0)
+
     async def run(self) -> None:
         lease_seconds = max(30.0, 10 * self.settings.audit_integrate_seconds)
+        held_until = utcnow() - timedelta(seconds=1)
         try:
             while True:
                 try:
-                    if await lease.hold(self.database, LEASE, self._holder, seconds=lease_seconds):
+                    # Renew the lease when a third of it is left, not every round.
+                    if held_until - utcnow() < timedelta(seconds=lease_seconds / 3):
+                        if await lease.hold(self.database, LEASE, self._holder, seconds=lease_seconds):
+                            held_until = utcnow() + timedelta(seconds=lease_seconds)
+                        else:
+                            held_until = utcnow() - timedelta(seconds=1)
+                    if held_until > utcnow():
                         await self.round()
-                        self.state.last_error = None
+                    self.state.last_error = None
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # a database hiccup: the next round starts over
@@ -183,4 +203,7 @@ class Integrator:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.audit_integrate_seconds)
                 self._wake.clear()
         finally:
-            await asyncio.shield(lease.release(self.database, LEASE, self._holder))
+            if held_until > utcnow():
+                # Hand the lease over at once on a clean stop; if that cannot be quick, it runs out.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(lease.release(self.database, LEASE, self._holder), timeout=1.0)

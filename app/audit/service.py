@@ -148,6 +148,11 @@ def _query(f: EntryFilter) -> Select[Any]:
     return query.where(*conditions)
 
 
+def check_filter(f: EntryFilter) -> None:
+    """BadRequest for filters that cannot be applied: before a response starts streaming."""
+    _query(f)
+
+
 def _entry(log: LogSource, row: Any) -> Entry:
     mapping = row._mapping
     names = EXCHANGE_FIELDS if log is LogSource.EXCHANGE else ADMIN_FIELDS
