@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agencies.codes import AgencyCode, InvalidAgencyCode
 from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_directory_file
 from app.agencies.service import upsert_agencies
+from app.audit.cli import audit_app
 from app.audit.log import record_admin_action
 from app.auth.service import create_credential, revoke_credential
 from app.axis.cli import axis_app, dev_app
@@ -41,6 +42,7 @@ cli.add_typer(keys_app, name="keys")
 cli.add_typer(axis_app, name="axis")
 cli.add_typer(dev_app, name="dev")
 cli.add_typer(vxp_system_app, name="vxp-system")
+cli.add_typer(audit_app, name="audit")
 agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
 cli.add_typer(user_app, name="user")

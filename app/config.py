@@ -135,6 +135,30 @@ class Settings(BaseSettings):
     alert_smtp_password: str = Field(default="", repr=False)
     alert_smtp_starttls: bool = Field(default=False, description="STARTTLS before authenticating")
     alert_smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    audit_integrator: bool = Field(
+        default=True,
+        description="run the transparency log's integrator in the gateway (one replica at a time holds it)",
+    )
+    audit_log_origin: str = Field(
+        default="",
+        description="the checkpoints' origin line and the log key's name; default lienthong/<hub code>",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=5.0, gt=0, description="at most one signed checkpoint this often, when the log grew"
+    )
+    audit_integrate_seconds: float = Field(
+        default=1.0, gt=0, description="how often the integrator looks for new log entries"
+    )
+    audit_tsa_url: str = Field(
+        default="", description="RFC 3161 timestamp authority for checkpoints; empty = no timestamps"
+    )
+    audit_tsa_timeout_seconds: float = Field(default=10.0, gt=0, description="timeout of one TSA request")
+    payload_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="payloads of settled documents older than this are purged (digests and the log stay); "
+        "empty = kept forever",
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_configuration(self) -> Settings:
@@ -175,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def log_origin(self) -> str:
+        return self.audit_log_origin or f"lienthong/{self.hub_code}"
 
     @property
     def demo_directory_wanted(self) -> bool:

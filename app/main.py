@@ -13,6 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.admin import router as agencies_admin_router
 from app.agencies.endpoints import router as agencies_router
+from app.audit.endpoints import evidence_router as audit_evidence_router
+from app.audit.endpoints import router as audit_router
+from app.audit.runtime import start_audit_tasks
 from app.axis.inbound import AxisInbound
 from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
                 )
             ]
+            tasks += start_audit_tasks(app.state, database, settings, master_key)
             axis = axis_client(settings)
             app.state.axis_inbound = None
             if axis is not None:
@@ -103,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: the intake metrics see the maintenance guard's 503s.
     app.add_middleware(MaintenanceGuard, retry_after=settings.maintenance_retry_after_seconds)
     app.add_middleware(IntakeMetrics)
+    app.include_router(audit_router)
+    app.include_router(audit_evidence_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

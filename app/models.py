@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -137,6 +138,8 @@ class Payload(Base):
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when retention emptied `content`: the digest (and the log that names it) stays.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 NEW_DOCUMENT = "business_type = 0 AND kind = 'edoc'"
@@ -456,3 +459,84 @@ class AlertRecord(Base):
 
 # Connector health reads the recent attempts by time.
 Index("ix_attempts_started_at", Attempt.started_at)
+
+
+class LogSource(StrEnum):
+    """Which append-only log a transparency-log leaf records an entry of."""
+
+    EXCHANGE = "exchange_log"
+    ADMIN = "admin_log"
+
+
+class LogLeaf(Base):
+    """One leaf of the transparency log (nhật ký minh bạch): an exchange-log or admin-log entry, its
+    place in the Merkle tree and the hash of its canonical bytes. Written by the integrator only;
+    append-only like the logs themselves."""
+
+    __tablename__ = "log_leaves"
+    __table_args__ = (UniqueConstraint("source", "entry_id"),)
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(16))
+    entry_id: Mapped[int] = mapped_column(BigInteger)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    integrated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogNode(Base):
+    """A perfect subtree of the transparency log above the leaves: leaves [index·2^level,
+    (index+1)·2^level). Proofs are read from these, O(log n) rows each."""
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogKey(Base):
+    """The Ed25519 key that signs checkpoints (C2SP signed note); the private key is encrypted with
+    the master key, like the sealing keys."""
+
+    __tablename__ = "log_keys"
+    __table_args__ = (
+        Index(
+            "uq_log_keys_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogCheckpoint(Base):
+    """A signed checkpoint of the transparency log: the note exactly as signed and published."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LogTimestamp(Base):
+    """An RFC 3161 timestamp token over a checkpoint's note, from the configured TSA."""
+
+    __tablename__ = "log_timestamps"
+
+    checkpoint_size: Mapped[int] = mapped_column(
+        ForeignKey("log_checkpoints.size"), primary_key=True, autoincrement=False
+    )
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    tsa_url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -588,7 +588,14 @@ def _may_see(principal: Principal, document: Document) -> bool:
 
 
 async def payload(session: AsyncSession, sha256: str) -> bytes:
-    content: bytes | None = await session.scalar(select(Payload.content).where(Payload.sha256 == sha256))
-    if content is None:
+    row = (
+        await session.execute(select(Payload.content, Payload.purged_at).where(Payload.sha256 == sha256))
+    ).first()
+    if row is None:
         raise HubError(f"payload {sha256} is missing from storage")
+    if row.purged_at is not None:
+        raise NotFound(
+            f"payload {sha256} was purged by retention on {row.purged_at:%Y-%m-%d} (its digest stays)"
+        )
+    content: bytes = row.content
     return content
