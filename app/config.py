@@ -73,6 +73,39 @@ class Settings(BaseSettings):
         "Default: yes in development, no in production.",
     )
 
+    # The HTTP edge and the cost of one caller (docs/security.md).
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="the request line and headers of one request, in bytes"
+    )
+    max_header_count: int = Field(default=100, ge=10, description="headers in one request")
+    request_receive_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="longest wait for the next part of a request's body"
+    )
+    max_requests_per_client: int = Field(
+        default=32, ge=1, description="requests one client address has in progress at once"
+    )
+    rate_intake_per_minute: int = Field(
+        default=600, ge=1, description="documents and status messages one credential or system may send"
+    )
+    rate_vxp_per_minute: int = Field(default=1200, ge=1, description="/vxp calls of one system")
+    rate_public_per_minute: int = Field(
+        default=120, ge=1, description="calls of one address to the routes that need no credential"
+    )
+    verify_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="the largest document POST /api/v1/hub/verify checks"
+    )
+    allow_self_signed_key: bool = Field(
+        default=False,
+        description="production: accept an active signing key whose certificate is self-signed",
+    )
+    single_node: bool = Field(
+        default=False,
+        description="production: SQLite and the embedded broker on purpose (`serve --single-node`)",
+    )
+    credential_touch_seconds: float = Field(
+        default=60.0, gt=0, description="a credential's last-used time is written at most this often"
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_configuration(self) -> Settings:
         if self.environment is Environment.PRODUCTION:

@@ -3,13 +3,13 @@ operations on agencies' certificates and signature policy."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from app.auth.deps import AdminPrincipal
+from app.kit.cpu import off_loop
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SessionDep, SettingsDep
 from app.kit.http import XML_REQUEST_BODY, read_xml_body
 from app.models import AgencyCertificate, SignaturePolicy
@@ -109,7 +109,7 @@ async def verify_hub_seal(request: Request, database: DatabaseDep, settings: Set
     body = await read_xml_body(request, settings.max_body_bytes, what="the sealed document")
     async with database.reading() as session:
         certificates = await hub_certificates(session)
-    check = await asyncio.to_thread(verify_seal, body, certificates)
+    check = await off_loop(verify_seal, body, certificates)
     return SealCheckOut(
         valid=check.valid,
         reason=check.reason,

@@ -12,7 +12,6 @@ the national axis.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from app.documents.service import (
 from app.edxml import STATUS_MEANINGS, BusinessDocType, StatusCode, StatusMessage, read_status
 from app.edxml.rules import STATUS
 from app.kit.clock import utcnow, vietnam_now
+from app.kit.cpu import off_loop
 from app.kit.db import Database, table_of
 from app.kit.errors import InvalidDocument, Problem
 from app.kit.ids import new_id
@@ -64,7 +64,7 @@ async def submit_status(
 ) -> StatusResult:
     """Run the pipeline on one status message. Raises a HubError (4xx) for anything refused."""
     digest = hashlib.sha256(body).hexdigest()
-    status = await asyncio.to_thread(read_status, body, today=vietnam_now().date())
+    status = await off_loop(read_status, body, today=vietnam_now().date())
     submitter.check_sender(status.reporter)
 
     async with database.reading() as session:
@@ -80,7 +80,7 @@ async def submit_status(
     assert plan is not None
 
     at = utcnow()
-    sealed = await asyncio.to_thread(sealer.seal, body, hub_code=hub_code, at=at)
+    sealed = await off_loop(sealer.seal, body, hub_code=hub_code, at=at)
     message = SealedMessage(body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, at)
     original = plan.document
     row: dict[str, Any] = {
