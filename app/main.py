@@ -11,14 +11,20 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.endpoints import router as agencies_router
+from app.auth.admin_endpoints import router as credentials_admin_router
+from app.auth.audience import Operator
+from app.auth.usage import UsageRecorder
 from app.axis.inbound import AxisInbound
+from app.axis_api.admin_endpoints import router as vxp_systems_admin_router
 from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
 from app.delivery.endpoints import router as inbox_router
 from app.delivery.runtime import Dispatch
 from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
+from app.kit.edge import EdgeGuard
 from app.kit.errors import ServiceUnavailable, install_error_handlers
+from app.kit.ratelimit import RateLimiter
 from app.kit.secrets import load_master_key
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
@@ -37,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with database.reading() as session:
                 app.state.sealer = await load_active_sealer(session, master_key)
             app.state.database = database
+            app.state.credential_use = UsageRecorder(
+                database, interval_seconds=settings.credential_touch_seconds
+            )
             app.state.master_key = master_key  # the /vxp systems' secrets are encrypted with it
             dispatch = Dispatch(database, settings)
             app.state.dispatch = dispatch
@@ -63,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if axis is not None:
                     await axis.aclose()
                 await dispatch.stop()
+                await app.state.credential_use.flush()
         finally:
             await database.dispose()
 
@@ -80,13 +90,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inbox_router)
     app.include_router(statuses_router)
     app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
+    app.include_router(credentials_admin_router)
+    app.include_router(vxp_systems_admin_router)
+    # The HTTP edge (docs/security.md): no redirect built from the Host header, limits on headers,
+    # on the time to receive a body and on requests per client, and per-caller rates.
+    app.router.redirect_slashes = False
+    app.add_middleware(
+        EdgeGuard,
+        max_header_count=settings.max_header_count,
+        max_header_bytes=settings.max_header_bytes,
+        receive_timeout=settings.request_receive_timeout_seconds,
+        max_requests_per_client=settings.max_requests_per_client,
+    )
+    app.state.public_limiter = RateLimiter("calls from this address", settings.rate_public_per_minute)
+    app.state.intake_limiter = RateLimiter("messages from this credential", settings.rate_intake_per_minute)
+    app.state.vxp_limiter = RateLimiter("calls from this system", settings.rate_vxp_per_minute)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[Operator])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], dependencies=[Operator])
     async def readyz() -> dict[str, object]:
         """Readiness: the database answers and a signing key is loaded; the broker's and the national
         axis's states are reported."""

@@ -113,6 +113,8 @@ class Credential(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: until revoked
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to the minute, not exact
 
 
 class Route(Base):
@@ -336,6 +338,7 @@ class VxpSystem(Base):
     holder: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to the minute, not exact
 
 
 class VxpRequest(Base):

@@ -316,7 +316,7 @@ def _signed_values(signed_json: str) -> dict[str, str]:
         raise malformed
     try:
         signed = json.loads(signed_json, object_pairs_hook=unique)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's recursion
         raise malformed from None
     if not isinstance(signed, dict) or not all(isinstance(value, str) for value in signed.values()):
         raise malformed

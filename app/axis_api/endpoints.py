@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
+from app.auth.audience import VxpSystem
 from app.axis.protocol import (
     FILE_PART,
     HTTP_STATUS,
@@ -51,6 +52,7 @@ from app.documents.endpoints import edxml_from_request
 from app.documents.service import Submitter, payload, record_rejection, submit_document
 from app.edxml.formats import format_timestamp, parse_date
 from app.kit.clock import VIETNAM, utcnow
+from app.kit.cpu import set_caller
 from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Problem
 from app.kit.http import media_type
@@ -102,7 +104,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     500: {"model": Answer, "description": "ErrorCode 20: system error (503 with Retry-After: unavailable)"},
 }
 
-router = APIRouter(prefix="/vxp")
+router = APIRouter(prefix="/vxp", dependencies=[VxpSystem])
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ async def _serve(request: Request, operation: Operation, operate: Operate) -> JS
     except ProtocolError as error:
         return _refused(operation, caller, error.code, error.description)
     except HubError as error:
+        if error.status == 429:
+            return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail), 429, error.headers)
         if error.status >= 500:
             log.warning("vxp %s: %s", operation.value, error.detail)
             status = 503 if error.status == 503 else 500
@@ -178,6 +182,9 @@ async def _authenticate(request: Request) -> Caller:
     system, secret = found
     now = utcnow()
     verify(signed, secret, now_ms=int(now.timestamp() * 1000))
+    request.app.state.vxp_limiter.take(f"vxp:{system.id}")
+    set_caller(f"vxp:{system.id}")
+    request.app.state.credential_use.seen_system(system.id, system.last_used_at)
     if not await first_time(database, system_id=system.id, signature=signed.signature, now=now):
         raise ProtocolError(
             ErrorCode.BAD_CREDENTIALS,

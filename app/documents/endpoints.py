@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 from fastapi import APIRouter, Request, Response
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from app.auth.deps import AgencyPrincipal, CurrentPrincipal
+from app.auth.deps import AgencyPrincipal, PartyPrincipal
 from app.auth.service import Principal
 from app.config import Settings
 from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt, StatusOut
@@ -97,6 +97,7 @@ async def take_in(
     is logged and raised; something new wakes the relay; the same bytes again answer 200."""
     body: bytes | None = None
     submitter = Submitter.of(principal)
+    request.app.state.intake_limiter.take(f"credential:{principal.credential_id}")
     try:
         body = await edxml_from_request(request, settings.max_body_bytes)
         result = await pipeline(database, sealer, submitter, body, hub_code=settings.hub_code)
@@ -134,7 +135,7 @@ async def submit(
 
 @router.get("/{document_id}", response_model=DocumentOut)
 async def get_document(
-    document_id: str, session: ReadingSessionDep, principal: CurrentPrincipal
+    document_id: str, session: ReadingSessionDep, principal: PartyPrincipal
 ) -> DocumentOut:
     """Metadata, deliveries and each delivery's history."""
     document = await visible_document(session, principal, document_id)
@@ -146,7 +147,7 @@ async def get_document(
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}, "description": "the sealed edXML as forwarded"}},
 )
-async def get_edxml(document_id: str, session: ReadingSessionDep, principal: CurrentPrincipal) -> Response:
+async def get_edxml(document_id: str, session: ReadingSessionDep, principal: PartyPrincipal) -> Response:
     """The sealed edXML exactly as the hub forwards it."""
     document = await visible_document(session, principal, document_id)
     content = await payload(session, document.sealed_sha256)

@@ -8,6 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
+from app.auth.audience import Public
 from app.auth.deps import AdminPrincipal
 from app.kit.cpu import off_loop
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SessionDep, SettingsDep
@@ -84,7 +85,7 @@ class SignaturePolicyOut(BaseModel):
     policy: SignaturePolicy
 
 
-@router.get("/api/v1/hub/certificates", response_model=list[HubCertificateOut])
+@router.get("/api/v1/hub/certificates", response_model=list[HubCertificateOut], dependencies=[Public])
 async def get_hub_certificates(session: ReadingSessionDep) -> list[HubCertificateOut]:
     """The hub's signing certificates: the active one first, then past ones that are still valid."""
     return [
@@ -101,12 +102,16 @@ async def get_hub_certificates(session: ReadingSessionDep) -> list[HubCertificat
 
 
 @router.post(
-    "/api/v1/hub/verify", response_model=SealCheckOut, openapi_extra={"requestBody": XML_REQUEST_BODY}
+    "/api/v1/hub/verify",
+    response_model=SealCheckOut,
+    openapi_extra={"requestBody": XML_REQUEST_BODY},
+    dependencies=[Public],
 )
 async def verify_hub_seal(request: Request, database: DatabaseDep, settings: SettingsDep) -> SealCheckOut:
     """Check a document sealed by this hub: which key sealed it and when. A broken seal is still a 200
-    answer, with `valid` false and the reason."""
-    body = await read_xml_body(request, settings.max_body_bytes, what="the sealed document")
+    answer, with `valid` false and the reason. Anyone may ask, within a rate per address and a size
+    (LIENTHONG_VERIFY_MAX_BODY_BYTES); larger documents are checked offline (`lienthong verify`)."""
+    body = await read_xml_body(request, settings.verify_max_body_bytes, what="the sealed document")
     async with database.reading() as session:
         certificates = await hub_certificates(session)
     check = await off_loop(verify_seal, body, certificates)
