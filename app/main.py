@@ -24,7 +24,6 @@ from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
 from app.kit.edge import EdgeGuard
 from app.kit.errors import ServiceUnavailable, install_error_handlers
-from app.kit.ratelimit import RateLimiter
 from app.kit.secrets import load_master_key
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
@@ -93,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(credentials_admin_router)
     app.include_router(vxp_systems_admin_router)
     # The HTTP edge (docs/security.md): no redirect built from the Host header, limits on headers,
-    # on the time to receive a body and on requests per client, and per-caller rates.
+    # on the time to receive a body and on requests per client.
     app.router.redirect_slashes = False
     app.add_middleware(
         EdgeGuard,
@@ -102,9 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         receive_timeout=settings.request_receive_timeout_seconds,
         max_requests_per_client=settings.max_requests_per_client,
     )
-    app.state.public_limiter = RateLimiter("calls from this address", settings.rate_public_per_minute)
-    app.state.intake_limiter = RateLimiter("messages from this credential", settings.rate_intake_per_minute)
-    app.state.vxp_limiter = RateLimiter("calls from this system", settings.rate_vxp_per_minute)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Operator])
     async def healthz() -> dict[str, str]:

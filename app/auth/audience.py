@@ -33,7 +33,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from app.kit.cpu import set_caller
-from app.kit.ratelimit import RateLimiter
+from app.kit.ratelimit import limiter
 
 
 class Audience(StrEnum):
@@ -84,11 +84,6 @@ def _declared(dependant: Dependant) -> Iterator[Audience]:
             yield from _declared(dependency)
 
 
-def public_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.public_limiter
-    return limiter
-
-
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -97,7 +92,7 @@ def client_address(request: Request) -> str:
 async def public_caller(request: Request) -> str:
     """Anyone; calls are counted per address (429 with Retry-After beyond the limit)."""
     address = client_address(request)
-    public_limiter(request).take(address)
+    limiter(request.app.state, "public").take(address)
     set_caller(f"address:{address}")
     return address
 

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.audience import Audience, declares
 from app.auth.service import Principal, principal_for_token
+from app.auth.usage import usage_recorder
 from app.kit.cpu import set_caller
 from app.kit.deps import DatabaseDep
 from app.kit.errors import Forbidden, Unauthorized
@@ -38,7 +39,7 @@ async def get_principal(
         principal = await principal_for_token(session, credentials.credentials)
     if principal is None:
         raise Unauthorized("the token is unknown, revoked or expired")
-    request.app.state.credential_use.seen(principal)
+    usage_recorder(request.app.state).seen(principal)
     set_caller(f"credential:{principal.credential_id}")
     return principal
 

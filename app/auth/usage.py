@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,3 +64,12 @@ class UsageRecorder:
     async def flush(self) -> None:
         """Wait for the writes under way (on shutdown)."""
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def usage_recorder(state: Any) -> UsageRecorder:
+    """The app's recorder (`app.state.credential_use`), made on first use for the app's database."""
+    found: UsageRecorder | None = getattr(state, "credential_use", None)
+    if found is None:
+        found = UsageRecorder(state.database, interval_seconds=state.settings.credential_touch_seconds)
+        state.credential_use = found
+    return found

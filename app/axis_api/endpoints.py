@@ -26,6 +26,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from app.auth.audience import VxpSystem
+from app.auth.usage import usage_recorder
 from app.axis.protocol import (
     FILE_PART,
     HTTP_STATUS,
@@ -56,6 +57,7 @@ from app.kit.cpu import set_caller
 from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Problem
 from app.kit.http import media_type
+from app.kit.ratelimit import limiter
 from app.models import Agency, AgencyStatus, Channel, Delivery, DeliveryState, Document
 from app.sealing.seal import Sealer
 from app.statuses.service import submit_status
@@ -182,9 +184,9 @@ async def _authenticate(request: Request) -> Caller:
     system, secret = found
     now = utcnow()
     verify(signed, secret, now_ms=int(now.timestamp() * 1000))
-    request.app.state.vxp_limiter.take(f"vxp:{system.id}")
+    limiter(request.app.state, "vxp").take(f"vxp:{system.id}")
     set_caller(f"vxp:{system.id}")
-    request.app.state.credential_use.seen_system(system.id, system.last_used_at)
+    usage_recorder(request.app.state).seen_system(system.id, system.last_used_at)
     if not await first_time(database, system_id=system.id, signature=signed.signature, now=now):
         raise ProtocolError(
             ErrorCode.BAD_CREDENTIALS,

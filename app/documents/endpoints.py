@@ -25,6 +25,7 @@ from app.kit.db import Database
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SettingsDep
 from app.kit.errors import BadRequest, HubError, Problem
 from app.kit.http import XML_REQUEST_BODY, media_type, read_body, read_xml_body
+from app.kit.ratelimit import limiter
 from app.models import Document
 from app.sealing.deps import SealerDep
 from app.sealing.seal import Sealer
@@ -97,7 +98,7 @@ async def take_in(
     is logged and raised; something new wakes the relay; the same bytes again answer 200."""
     body: bytes | None = None
     submitter = Submitter.of(principal)
-    request.app.state.intake_limiter.take(f"credential:{principal.credential_id}")
+    limiter(request.app.state, "intake").take(f"credential:{principal.credential_id}")
     try:
         body = await edxml_from_request(request, settings.max_body_bytes)
         result = await pipeline(database, sealer, submitter, body, hub_code=settings.hub_code)

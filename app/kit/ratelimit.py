@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from app.config import Settings
 from app.kit.errors import TooManyRequests
 
 #: When the table holds more keys than this, the buckets that have refilled are dropped.
@@ -58,3 +60,23 @@ class RateLimiter:
         ]
         for key in full:
             del self._buckets[key]
+
+
+#: The hub's limiters: what each counts, and the setting that gives its rate.
+LIMITS = {
+    "public": ("calls from this address", "rate_public_per_minute"),
+    "intake": ("messages from this credential", "rate_intake_per_minute"),
+    "vxp": ("calls from this system", "rate_vxp_per_minute"),
+}
+
+
+def limiter(state: Any, name: str) -> RateLimiter:
+    """The app's limiter `name` (one of LIMITS), made on first use from the app's settings."""
+    attribute = f"{name}_limiter"
+    found: RateLimiter | None = getattr(state, attribute, None)
+    if found is None:
+        settings: Settings = state.settings
+        what, setting = LIMITS[name]
+        found = RateLimiter(what, getattr(settings, setting))
+        setattr(state, attribute, found)
+    return found
