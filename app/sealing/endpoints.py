@@ -111,7 +111,8 @@ async def verify_hub_seal(request: Request, database: DatabaseDep, settings: Set
     """Check a document sealed by this hub: which key sealed it and when. A broken seal is still a 200
     answer, with `valid` false and the reason. Anyone may ask, within a rate per address and a size
     (LIENTHONG_VERIFY_MAX_BODY_BYTES); larger documents are checked offline (`lienthong verify`)."""
-    body = await read_xml_body(request, settings.verify_max_body_bytes, what="the sealed document")
+    limit = min(settings.verify_max_body_bytes, settings.max_body_bytes)
+    body = await read_xml_body(request, limit, what="the sealed document")
     async with database.reading() as session:
         certificates = await hub_certificates(session)
     check = await off_loop(verify_seal, body, certificates)
