@@ -15,7 +15,8 @@ declare routes that take no bearer token. So a route is declared by what it alre
 
 A dependency written elsewhere (say, a person's console session) declares itself the same way:
 decorate it with `@declares(Audience.STAFF)`. `audience_of(route)` finds the outermost declaration of
-a route; tests/security/test_route_matrix.py walks the app's own route table, fails for a route that
+a route and `declarations(app)` lists every route with its own; tests/security/test_route_matrix.py
+walks the app's own route table, fails for a route that
 declares nothing (or two audiences), and calls every route with no credential, a wrong one, a revoked
 one, an expired one, each role and an agency that is not a party, expecting exactly what its audience
 allows. Routes the framework itself adds (the OpenAPI document and its pages) are listed in
@@ -28,9 +29,9 @@ from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from app.kit.cpu import set_caller
 from app.kit.ratelimit import limiter
@@ -70,9 +71,25 @@ def declares(audience: Audience) -> Callable[[F], F]:
     return mark
 
 
-def audience_of(route: APIRoute) -> list[Audience]:
+def audience_of(route: APIRoute | RouteContext) -> list[Audience]:
     """The audiences a route declares (exactly one for a well-declared route)."""
-    return list(_declared(route.dependant))
+    dependant: Dependant | None = route.dependant
+    return list(_declared(dependant)) if dependant is not None else []
+
+
+def declarations(app: FastAPI) -> Iterator[tuple[str, str, list[Audience]]]:
+    """(method, path, declared audiences) of every route of the app, included routers' routes with
+    their prefixes and dependencies; `*` as the method of a route that is not an endpoint (a mount)."""
+    for context in iter_route_contexts(app.routes):
+        path = context.path or repr(context.original_route)
+        if isinstance(context.original_route, APIRoute):
+            for method in sorted(context.methods or ()):
+                yield method, path, audience_of(context)
+        elif path in FRAMEWORK_ROUTES:
+            for method in sorted(context.methods or ()):
+                yield method, path, [FRAMEWORK_ROUTES[path]]
+        else:
+            yield "*", path, []
 
 
 def _declared(dependant: Dependant) -> Iterator[Audience]:
