@@ -16,6 +16,7 @@ from app.auth.audience import Operator
 from app.auth.usage import UsageRecorder
 from app.axis.inbound import AxisInbound
 from app.axis_api.admin_endpoints import router as vxp_systems_admin_router
+from app.axis_api.endpoints import edge_refusal as vxp_edge_refusal
 from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
 from app.delivery.endpoints import router as inbox_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_header_bytes=settings.max_header_bytes,
         receive_timeout=settings.request_receive_timeout_seconds,
         max_requests_per_client=settings.max_requests_per_client,
+        answers={vxp_router.prefix: vxp_edge_refusal},
     )
 
     @app.get("/healthz", tags=["operations"], dependencies=[Operator])

@@ -160,6 +160,12 @@ async def _serve(request: Request, operation: Operation, operate: Operate) -> JS
     return _answer(ok(**data), HTTP_STATUS[ErrorCode.OK])
 
 
+def edge_refusal(error: HubError) -> JSONResponse:
+    """A refusal of the HTTP edge (headers too large, too many requests, a body too slow) on a `/vxp`
+    path, in the protocol's shape: ErrorCode 10 with the edge's own HTTP status."""
+    return _answer(failure(ErrorCode.INVALID_REQUEST, error.detail), error.status, error.headers)
+
+
 def _answer(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 

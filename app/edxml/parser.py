@@ -4,10 +4,11 @@
 message, validate against the hub's XSD, extract the values and apply the format's rules, and report
 every problem found in one `InvalidDocument`. Bytes that are not XML at all are a 415.
 
-Hardening: no DTD (internal or external), no entity references, nothing fetched from the network or
-the file system. Text nodes may exceed libxml2's 10 MB default, as 20 MB attachments travel inline
-as base64 (libxml2 still refuses entity amplification with huge_tree on). The body size is capped
-before parsing, by the HTTP layer.
+Hardening: no DTD (internal or external), no entity references, no XInclude, nothing fetched from
+the network or the file system. Text nodes may exceed libxml2's 10 MB default, as 20 MB attachments
+travel inline as base64 (libxml2 still refuses entity amplification with huge_tree on). The body
+size is capped before parsing, by the HTTP layer. UTF-16 whose declaration names another encoding
+is refused.
 
 Cost limits, not only size limits: the bytes are fed to the parser in slices and every element is
 checked as it is read, so a hostile document is refused after the slice that proves it hostile, not
@@ -21,6 +22,7 @@ quadratic in them (50,000 attributes on one element cost 4.5 s of sealing, holdi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 
@@ -43,6 +45,14 @@ MAX_NAMESPACES = 64  # declarations in the whole document; real messages declare
 MAX_NAME_CHARS = 256  # of an element or attribute name, namespace included
 MAX_ATTRIBUTE_CHARS = 16 * 1024  # of one attribute value (edXML keeps its data in text, not attributes)
 FEED_BYTES = 64 * 1024  # the slice fed to the parser between two checks
+XINCLUDE = "{http://www.w3.org/2001/XInclude}"
+_UTF16_STARTS = (
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+_DECLARED_ENCODING = re.compile(r"""\ufeff?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 _FORMAT_CODES = frozenset({"bad-date", "bad-timestamp"})
 _ENTITY_ERRORS = frozenset({etree.ErrorTypes.ERR_UNDECLARED_ENTITY, etree.ErrorTypes.ERR_ENTITY_LOOP})
@@ -66,6 +76,7 @@ def parse_xml(data: bytes) -> etree._Element:
     Raises UnsupportedMediaType (415) when the bytes are not well-formed XML, and InvalidDocument
     (422) for a DTD, an entity reference or a tree too large to validate.
     """
+    _check_declared_encoding(data)
     _prescan(data)
     try:
         root = etree.fromstring(data, hardened_parser())
@@ -75,6 +86,18 @@ def parse_xml(data: bytes) -> etree._Element:
     if problems:
         raise InvalidDocument("documents with a DTD or entity references are not accepted", problems)
     return root
+
+
+def _check_declared_encoding(data: bytes) -> None:
+    """UTF-16 bytes (with or without a byte-order mark) whose declaration names another encoding are
+    refused: libxml2 would read them as UTF-16 anyway, and the stored original would lie about itself."""
+    for marks, codec in _UTF16_STARTS:
+        if data.startswith(marks):
+            match = _DECLARED_ENCODING.match(data[:400].decode(codec, errors="ignore"))
+            if match and not match[1].upper().replace("_", "-").startswith("UTF-16"):
+                message = f"the document declares encoding {match[1]} but is written in UTF-16"
+                raise UnsupportedMediaType(message, [Problem("/", "encoding-mismatch", message)])
+            return
 
 
 def _prescan(data: bytes) -> None:
@@ -247,6 +270,13 @@ class _Budget:
             message = f"an element name longer than {MAX_NAME_CHARS} characters"
             raise _too_costly(self._path(), "name-too-long", message)
         name = tag.rpartition("}")[2]
+        if tag.startswith(XINCLUDE):
+            # Never processed here, but a receiver that processes it would fetch what it names.
+            message = "XInclude elements are not accepted: attach files as AttachmentEncoded"
+            raise InvalidDocument(
+                "documents with XInclude are not accepted",
+                [Problem(self._path(), "forbidden-xinclude", message)],
+            )
         step = name
         if self.open:
             _, children, names = self.open[-1]

@@ -19,9 +19,10 @@ X-Forwarded-For (uvicorn trusts it from the addresses in `--forwarded-allow-ips`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit.errors import HeadersTooLarge, HubError, RequestTimeout, TooManyRequests, problem_response
@@ -39,6 +40,7 @@ class EdgeGuard:
         receive_timeout: float,
         max_requests_per_client: int,
         uncounted_paths: Collection[str] = OPERATOR_PATHS,
+        answers: Mapping[str, Callable[[HubError], Response]] | None = None,
     ) -> None:
         self.app = app
         self.max_header_count = max_header_count
@@ -46,6 +48,8 @@ class EdgeGuard:
         self.receive_timeout = receive_timeout
         self.max_requests_per_client = max_requests_per_client
         self.uncounted_paths = uncounted_paths
+        # Paths (by prefix) whose protocol answers refusals in its own shape, not problem+json.
+        self.answers = dict(answers or {})
         self.in_progress: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,6 +126,7 @@ class EdgeGuard:
         return timed_receive
 
     async def _refuse(self, error: HubError, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(error, Request(scope))
+        answer = next((a for prefix, a in self.answers.items() if scope["path"].startswith(prefix)), None)
+        response = answer(error) if answer is not None else problem_response(error, Request(scope))
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
