@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 
 from app.auth.audience import Public
 from app.auth.deps import AdminPrincipal
+from app.edxml import parse_xml
 from app.kit.cpu import off_loop
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SessionDep, SettingsDep
 from app.kit.http import XML_REQUEST_BODY, read_xml_body
 from app.models import AgencyCertificate, SignaturePolicy
 from app.sealing.keys import certificate_subject, load_certificate_pem
-from app.sealing.seal import verify_seal
+from app.sealing.seal import HubCertificate, SealCheck, verify_seal
 from app.sealing.service import (
     hub_certificates,
     list_agency_certificates,
@@ -109,13 +110,14 @@ async def get_hub_certificates(session: ReadingSessionDep) -> list[HubCertificat
 )
 async def verify_hub_seal(request: Request, database: DatabaseDep, settings: SettingsDep) -> SealCheckOut:
     """Check a document sealed by this hub: which key sealed it and when. A broken seal is still a 200
-    answer, with `valid` false and the reason. Anyone may ask, within a rate per address and a size
+    answer, with `valid` false and the reason; bytes the hub will not read at all (not XML, a DTD,
+    too costly) are a 4xx, as on intake. Anyone may ask, within a rate per address and a size
     (LIENTHONG_VERIFY_MAX_BODY_BYTES); larger documents are checked offline (`lienthong verify`)."""
     limit = min(settings.verify_max_body_bytes, settings.max_body_bytes)
     body = await read_xml_body(request, limit, what="the sealed document")
     async with database.reading() as session:
         certificates = await hub_certificates(session)
-    check = await off_loop(verify_seal, body, certificates)
+    check = await off_loop(_readable_then_verified, body, certificates)
     return SealCheckOut(
         valid=check.valid,
         reason=check.reason,
@@ -170,3 +172,8 @@ async def put_signature_policy(
     unsigned document is accepted (an invalid signature never is)."""
     agency = await set_signature_policy(session, agency_code=code, policy=body.policy, actor=principal.actor)
     return SignaturePolicyOut(agency_code=agency.code, policy=SignaturePolicy(agency.signature_policy))
+
+
+def _readable_then_verified(body: bytes, certificates: list[HubCertificate]) -> SealCheck:
+    parse_xml(body)  # the intake's refusals (415, 422) for what is not a document at all
+    return verify_seal(body, certificates)
