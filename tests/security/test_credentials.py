@@ -202,3 +202,32 @@ async def test_public_routes_are_limited_per_address(hub: Hub) -> None:
     assert [a.status_code for a in answers] == [200] * BURST + [429]
     assert answers[-1].headers["content-type"].startswith("application/problem+json")
     assert (await hub.client.get("/healthz")).status_code == 200  # the operator's probe is not limited
+
+
+async def test_vxp_systems_through_the_admin_api(hub: Hub) -> None:
+    created = await hub.client.post(
+        "/api/v1/admin/vxp-systems",
+        json={"agency_code": RECIPIENT, "holder": "QLVB Sở Nội vụ"},
+        headers=hub.auth("admin"),
+    )
+    assert created.status_code == 201, created.text
+    system_id, secret = created.json()["id"], created.json()["secret"]
+    now_ms = time.time_ns() // 1_000_000
+    used = await hub.client.post("/vxp/getAgenciesList", headers=sign(system_id, secret, {}, now_ms=now_ms))
+    assert used.status_code == 200, used.text
+
+    async def last_used() -> object:
+        return await hub.scalar("SELECT last_used_at FROM vxp_systems WHERE id = :id", id=system_id)
+
+    await wait_until(last_used)
+    listed = await hub.client.get("/api/v1/admin/vxp-systems", headers=hub.auth("auditor"))
+    assert listed.status_code == 200 and secret not in listed.text
+    row = next(r for r in listed.json() if r["id"] == system_id)
+    assert row["last_used_at"] is not None and row["revoked_at"] is None
+
+    revoked = await hub.client.delete(f"/api/v1/admin/vxp-systems/{system_id}", headers=hub.auth("admin"))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    refused = await hub.client.post(
+        "/vxp/getAgenciesList", headers=sign(system_id, secret, {}, now_ms=now_ms + 1)
+    )
+    assert refused.status_code == 401 and refused.json()["ErrorCode"] == "15"
