@@ -66,9 +66,7 @@ async def search_agencies(
         # `%` and `_` in the search are the characters themselves, not wildcards.
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{escaped}%"
-        query = query.where(
-            or_(Agency.code.ilike(like, escape="\\"), Agency.name.ilike(like, escape="\\"))
-        )
+        query = query.where(or_(Agency.code.ilike(like, escape="\\"), Agency.name.ilike(like, escape="\\")))
     if parent:
         query = query.where(Agency.parent_code == parent)
     if status:
