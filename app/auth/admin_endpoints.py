@@ -18,6 +18,7 @@ from app.auth.service import create_credential, list_credentials, revoke_credent
 from app.kit.clock import utcnow
 from app.kit.deps import ReadingSessionDep, SessionDep
 from app.kit.errors import BadRequest, Problem
+from app.kit.http import PRINTABLE
 from app.models import Credential, Role
 
 router = APIRouter(prefix="/api/v1/admin/credentials", tags=["admin: credentials"])
@@ -51,8 +52,12 @@ class CredentialOut(BaseModel):
 
 class CredentialIn(BaseModel):
     role: Role
-    agency_code: str | None = Field(default=None, max_length=35, description="for role agency")
-    holder: str | None = Field(default=None, max_length=200, description="a person's name or the system")
+    agency_code: str | None = Field(
+        default=None, max_length=35, pattern=PRINTABLE, description="for role agency"
+    )
+    holder: str | None = Field(
+        default=None, max_length=200, pattern=PRINTABLE, description="a person's name or the system"
+    )
     expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="none: until revoked")
 
 

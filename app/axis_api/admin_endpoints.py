@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from app.auth.deps import AdminPrincipal, StaffPrincipal
 from app.axis_api.systems import create_system, list_systems, revoke_system
 from app.kit.deps import ReadingSessionDep, SessionDep
+from app.kit.http import PRINTABLE
 from app.models import VxpSystem
 
 router = APIRouter(prefix="/api/v1/admin/vxp-systems", tags=["admin: vxp systems"])
@@ -38,8 +39,8 @@ class VxpSystemOut(BaseModel):
 
 
 class VxpSystemIn(BaseModel):
-    agency_code: str = Field(max_length=35)
-    holder: str | None = Field(default=None, max_length=200)
+    agency_code: str = Field(max_length=35, pattern=PRINTABLE)
+    holder: str | None = Field(default=None, max_length=200, pattern=PRINTABLE)
 
 
 class CreatedVxpSystem(VxpSystemOut):

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from app.auth.audience import VxpSystem
@@ -147,6 +147,8 @@ async def _serve(request: Request, operation: Operation, operate: Operate) -> JS
             return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail), status, error.headers)
         code = ErrorCode.UNKNOWN_DOCUMENT if error.status == 404 else ErrorCode.INVALID_REQUEST
         return _refused(operation, caller, code, error.detail)
+    except DataError:  # a value the database cannot take (PostgreSQL: a NUL character in text)
+        return _refused(operation, caller, ErrorCode.INVALID_REQUEST, "a parameter holds a NUL character")
     except (OSError, OperationalError, InterfaceError) as error:
         log.warning("vxp %s: the database is unavailable: %s", operation.value, type(error).__name__)
         return _answer(

@@ -9,7 +9,8 @@
   (429 with Retry-After); the operator's probes (`/healthz`, `/readyz`, `/metrics`) are not counted,
   so they keep answering while a client floods the hub;
 - a body whose next part does not arrive within `receive_timeout` seconds (408): a client that
-  promises a Content-Length it never sends no longer holds a request open forever.
+  promises a Content-Length it never sends no longer holds a request open forever;
+- a NUL character in the path or the query (400), which PostgreSQL cannot take as text.
 
 A reverse proxy in front should add what a process cannot do for itself: TLS, a timeout on
 receiving the headers, a cap on connections per client, and the client's address in
@@ -25,7 +26,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.kit.errors import HeadersTooLarge, HubError, RequestTimeout, TooManyRequests, problem_response
+from app.kit.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    HubError,
+    Problem,
+    RequestTimeout,
+    TooManyRequests,
+    problem_response,
+)
 
 OPERATOR_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -73,6 +82,14 @@ class EdgeGuard:
                 receive,
                 send,
             )
+            return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+            # PostgreSQL cannot store or compare text with NUL: refused here, for every route at once.
+            error = BadRequest(
+                "the request's path or query holds a NUL character",
+                [Problem("/", "nul-character", "remove the NUL (%00) character")],
+            )
+            await self._refuse(error, scope, receive, send)
             return
         if scope["path"] in self.uncounted_paths:
             await self.app(scope, self._timed(receive), send)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -169,6 +170,20 @@ def install_error_handlers(app: FastAPI) -> None:
             error = kind(str(exc.detail), headers=dict(exc.headers or {}))
         return problem_response(error, request)
 
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value the client sent (PostgreSQL: a NUL character in text, a number
+        # out of range): the client's mistake, and nothing was stored.
+        log.info(
+            "the database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return problem_response(
+            BadRequest(
+                "a value in the request cannot be stored (a NUL character, or a number out of range)",
+                [Problem("/", "unstorable-value", "remove NUL characters and out-of-range numbers")],
+            ),
+            request,
+        )
+
     async def on_disconnect(request: Request, exc: Exception) -> Response:
         # The client went away mid-request: one line, no traceback (cheap to cause, so cheap to log).
         log.info("client disconnected during %s %s", request.method, request.url.path)
@@ -182,5 +197,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HubError, on_hub_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation_error)

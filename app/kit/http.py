@@ -9,6 +9,9 @@ from fastapi import Request
 from app.kit.errors import PayloadTooLarge, Problem, UnsupportedMediaType
 
 XML_TYPES = ("application/xml", "text/xml", "application/edxml+xml")
+#: A pattern for names and codes in JSON bodies: no control characters (NUL cannot be stored in
+#: PostgreSQL text, and none belongs in a name).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 XML_REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},

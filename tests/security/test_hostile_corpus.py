@@ -503,6 +503,20 @@ CASES: list[Case] = [
         (400, 422),
         "",
     ),
+    Case("NUL in the query", "http", get("/api/v1/admin/credentials?agency=%00", who="admin"), 400, "NUL"),
+    Case("NUL in the path", "http", get("/api/v1/documents/a%00b"), 400, "NUL"),
+    Case(
+        "NUL in a JSON value",
+        "http",
+        post(
+            "/api/v1/admin/credentials",
+            b'{"role": "admin", "holder": "a\\u0000b"}',
+            who="admin",
+            **{"Content-Type": "application/json"},
+        ),
+        400,
+        "pattern",
+    ),
     Case("unknown path", "http", get("/api/v1/nothing-here"), 404, "nothing at"),
     Case("wrong method", "http", get("/api/v1/documents", method="DELETE"), 405, "not allowed"),
     Case(
