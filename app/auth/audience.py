@@ -13,14 +13,19 @@ declare routes that take no bearer token. So a route is declared by what it alre
     @router.get("/api/v1/audit/checkpoint", dependencies=[Public])
     async def checkpoint() -> ...                                 # anyone
 
-A dependency written elsewhere (say, a person's console session) declares itself the same way:
-decorate it with `@declares(Audience.STAFF)`. `audience_of(route)` finds the outermost declaration of
-a route and `declarations(app)` lists every route with its own; tests/security/test_route_matrix.py
-walks the app's own route table, fails for a route that
-declares nothing (or two audiences), and calls every route with no credential, a wrong one, a revoked
-one, an expired one, each role and an agency that is not a party, expecting exactly what its audience
-allows. Routes the framework itself adds (the OpenAPI document and its pages) are listed in
-`FRAMEWORK_ROUTES`.
+A dependency written elsewhere declares itself the same way: decorate it with `@declares(...)`. When
+`AdminPrincipal` / `StaffPrincipal` are swapped for a person-aware dependency, decorate the new one
+with `@declares(Audience.ADMIN)` / `@declares(Audience.STAFF)` (the matrix expects bearer tokens to
+keep working there); a console page whose session is a cookie declares `Audience.CONSOLE` (the
+matrix then expects no page for a caller without a session: 401, 403 or a redirect to the login);
+the login form and the transparency log's checkpoint and proofs take `dependencies=[Public]` (rate
+limited per address, which also slows password guessing); `/metrics` takes
+`dependencies=[Operator]`. `audience_of(route)` finds the outermost declaration of a route and
+`declarations(app)` lists every route with its own; tests/security/test_route_matrix.py walks the
+app's own route table, fails for a route that declares nothing (or two audiences), and calls every
+route with no credential, a wrong one, a revoked one, an expired one, each role and an agency that
+is not a party, expecting exactly what its audience allows. Routes the framework itself adds (the
+OpenAPI document and its pages) are listed in `FRAMEWORK_ROUTES`.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Audience(StrEnum):
     ADMIN = "admin"  # people with role admin
     STAFF = "staff"  # people with role admin or auditor
     VXP_SYSTEM = "vxp-system"  # an agency's system on the axis-compatible API (HMAC-signed headers)
+    CONSOLE = "console"  # a person logged into the web console (admin or auditor session), not a token
 
 
 AUDIENCE_ATTRIBUTE = "__lienthong_audience__"

@@ -1,5 +1,6 @@
 """Who may call what, as typed dependencies. Each one declares the audience it admits
-(`app.auth.audience`), which is how a route declares who may call it."""
+(`app.auth.audience`), which is how a route declares who may call it: a dependency that replaces one
+of these aliases must carry the same declaration (`@declares(...)`), or the route matrix fails."""
 
 from __future__ import annotations
 

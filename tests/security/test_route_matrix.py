@@ -82,6 +82,13 @@ def vxp_refused(response: httpx.Response) -> bool:
     return response.status_code == 400 and body.get("ErrorCode") == "10" and body.get("status") == "FAIL"
 
 
+def no_page(response: httpx.Response) -> bool:
+    """No console page without a session: refused, or sent to the login form."""
+    return response.status_code in (401, 403) or (
+        response.status_code in (302, 303, 307) and "/login" in response.headers.get("location", "")
+    )
+
+
 #: What each audience answers to each caller.
 EXPECTED: dict[Audience, dict[str, Expectation]] = {
     Audience.OPERATOR: dict.fromkeys((*UNAUTHENTICATED, *ROLES), admitted),
@@ -117,6 +124,8 @@ EXPECTED: dict[Audience, dict[str, Expectation]] = {
     },
     # /vxp takes no bearer token at all: every one of these is refused in the protocol's own JSON.
     Audience.VXP_SYSTEM: dict.fromkeys((*UNAUTHENTICATED, *ROLES), vxp_refused),
+    # Console pages want a person's session, which no bearer token is.
+    Audience.CONSOLE: dict.fromkeys((*UNAUTHENTICATED, *ROLES), no_page),
 }
 
 
