@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from cryptography import x509
@@ -130,8 +130,7 @@ async def submit_document(
     database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> IntakeResult:
     """Run the pipeline on one submission. Raises a HubError (4xx) for anything refused."""
-    digest = hashlib.sha256(body).hexdigest()
-    document = await off_loop(read_document, body, today=vietnam_now().date())
+    digest, document = await off_loop(_digest_and_read, body, today=vietnam_now().date())
     submitter.check_sender(document.sender)
 
     async with database.reading() as session:
@@ -163,6 +162,11 @@ async def submit_document(
         if conflicting:
             raise _duplicate_document_id(document) from None
         raise
+
+
+def _digest_and_read(body: bytes, *, today: date) -> tuple[str, EdxmlDocument]:
+    """Steps 1 and the digest, in one worker thread (hashing 50 MB alone takes a tenth of a second)."""
+    return hashlib.sha256(body).hexdigest(), read_document(body, today=today)
 
 
 def _verify_and_seal(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from cryptography import x509
@@ -64,6 +64,10 @@ class _Plan:
     reporter_certificates: tuple[x509.Certificate, ...] = ()
 
 
+def _digest_and_read(body: bytes, *, today: date) -> tuple[str, StatusMessage]:
+    return hashlib.sha256(body).hexdigest(), read_status(body, today=today)
+
+
 def _verify_and_seal(
     body: bytes,
     status: StatusMessage,
@@ -93,8 +97,7 @@ async def submit_status(
     database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> StatusResult:
     """Run the pipeline on one status message. Raises a HubError (4xx) for anything refused."""
-    digest = hashlib.sha256(body).hexdigest()
-    status = await off_loop(read_status, body, today=vietnam_now().date())
+    digest, status = await off_loop(_digest_and_read, body, today=vietnam_now().date())
     submitter.check_sender(status.reporter)
 
     async with database.reading() as session:
