@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -18,12 +19,13 @@ from app.agencies.directory_file import AgencyRecord, DirectoryFileError, read_d
 from app.agencies.service import upsert_agencies
 from app.audit.cli import audit_app
 from app.audit.log import record_admin_action
-from app.auth.service import create_credential, revoke_credential
+from app.auth.service import create_credential, list_credentials, revoke_credential
 from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.delivery.cli import delivery_app
 from app.kit.cli import cli_actor, fail, run_in_transaction
+from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
 from app.operations.cli import connector_app, maintenance_app
@@ -56,6 +58,12 @@ cli.add_typer(connector_app, name="connector")
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    single_node: Annotated[
+        bool,
+        typer.Option(
+            "--single-node", help="production on SQLite and the embedded broker, on purpose (one process)"
+        ),
+    ] = False,
 ) -> None:
     """Run the gateway (on the embedded default: also the dispatcher and the connector workers)."""
     import uvicorn
@@ -63,17 +71,42 @@ def serve(
     from app.bootstrap import prepare
     from app.demo import create_demo_credentials, demo_credentials_file, how_to_send
     from app.main import create_app
+    from app.production import configuration_refusals
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call to a QLVB or the axis
     settings = get_settings()
+    if refusals := configuration_refusals(settings, single_node=single_node):
+        fail("production refuses to start: " + "; ".join(refusals))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(prepare(settings, migrate=settings.is_sqlite))
+    if refusals := asyncio.run(_state_refusals(settings)):
+        fail("production refuses to start: " + "; ".join(refusals))
     if settings.demo_directory_wanted:
         asyncio.run(create_demo_credentials(settings))
         if demo_credentials_file(settings).exists():
             typer.echo(how_to_send(settings, host, port))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        # h11 holds at most this much of a request's line and headers before refusing it (431);
+        # httptools has no such limit (docs/security.md).
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+    )
+
+
+async def _state_refusals(settings: Settings) -> list[str]:
+    from app.production import state_refusals
+
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.reading() as session:
+            return await state_refusals(session, settings)
+    finally:
+        await database.dispose()
 
 
 @cli.command()
@@ -204,11 +237,17 @@ def credential_create(
     role: Annotated[Role, typer.Option(help="agency software, or a person: admin or auditor")],
     agency: Annotated[str | None, typer.Option(help="the agency code (role agency)")] = None,
     holder: Annotated[str | None, typer.Option(help="who holds it: a person's name or the system")] = None,
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="it stops working after this many days")
+    ] = None,
 ) -> None:
     """Issue a bearer token; the token is printed once, as the last line."""
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
 
     async def work(session: AsyncSession, _settings: Settings) -> tuple[str, str]:
-        credential, token = await create_credential(session, role=role, agency_code=agency, holder=holder)
+        credential, token = await create_credential(
+            session, role=role, agency_code=agency, holder=holder, expires_at=expires_at
+        )
         record_admin_action(
             session,
             actor=cli_actor(),
@@ -216,6 +255,7 @@ def credential_create(
             target=credential.id,
             role=role.value,
             agency=agency,
+            expires_at=expires_at.isoformat() if expires_at else None,
         )
         return credential.id, token
 
@@ -234,6 +274,29 @@ def credential_revoke(credential_id: str) -> None:
 
     run_in_transaction(work)
     typer.echo(f"credential {credential_id} revoked")
+
+
+@credential_app.command("list")
+def credential_list(
+    agency: Annotated[str | None, typer.Option(help="only this agency's")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
+) -> None:
+    """Every credential (never its token): role, agency, holder, state, expiry and last use."""
+    from app.auth.admin_endpoints import CredentialOut
+
+    async def work(session: AsyncSession, _settings: Settings) -> list[CredentialOut]:
+        return [CredentialOut.of(row) for row in await list_credentials(session, agency_code=agency)]
+
+    for row in run_in_transaction(work):
+        if as_json:
+            typer.echo(row.model_dump_json())
+            continue
+        last_used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+        expires = f"until {row.expires_at:%Y-%m-%d}" if row.expires_at else "no expiry"
+        typer.echo(
+            f"{row.id}  {row.role.value:<8} {row.agency_code or '-':<15} {row.state:<8} {expires:<16} "
+            f"{last_used:<17} {row.holder}"
+        )
 
 
 def main() -> None:

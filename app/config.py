@@ -73,9 +73,6 @@ class Settings(BaseSettings):
         description="the time zone of the axis protocol's timestamps (the official SDK writes local time): "
         "how /vxp reads them and how the hub's axis client writes them",
     )
-    vxp_rate_per_minute: int = Field(
-        default=600, ge=1, description="requests one /vxp system may make per minute, per hub process"
-    )
     load_demo_directory: bool | None = Field(
         default=None,
         description="Load the demo directory of province H62 into an empty database. "
@@ -158,6 +155,41 @@ class Settings(BaseSettings):
         gt=0,
         description="payloads of settled documents older than this are purged (digests and the log stay); "
         "empty = kept forever",
+    )
+
+    # The HTTP edge and the cost of one caller (docs/security.md). The defaults sit above what one
+    # gateway serves (~120 documents/s measured): they bite on a caller that tries to take more than
+    # the hub can give, and fairness below that comes from the per-caller CPU slots (app.kit.cpu).
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="the request line and headers of one request, in bytes"
+    )
+    max_header_count: int = Field(default=100, ge=10, description="headers in one request")
+    request_receive_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="longest wait for the next part of a request's body"
+    )
+    max_requests_per_client: int = Field(
+        default=256, ge=1, description="requests one client address has in progress at once"
+    )
+    rate_intake_per_minute: int = Field(
+        default=12_000, ge=1, description="documents and status messages one credential or system may send"
+    )
+    rate_vxp_per_minute: int = Field(default=24_000, ge=1, description="/vxp calls of one system")
+    rate_public_per_minute: int = Field(
+        default=120, ge=1, description="calls of one address to the routes that need no credential"
+    )
+    verify_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="the largest document POST /api/v1/hub/verify checks"
+    )
+    allow_self_signed_key: bool = Field(
+        default=False,
+        description="production: accept an active signing key whose certificate is self-signed",
+    )
+    single_node: bool = Field(
+        default=False,
+        description="production: SQLite and the embedded broker on purpose (`serve --single-node`)",
+    )
+    credential_touch_seconds: float = Field(
+        default=60.0, gt=0, description="a credential's last-used time is written at most this often"
     )
 
     @model_validator(mode="after")

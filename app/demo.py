@@ -19,6 +19,7 @@ from app.users.service import add_user, new_password
 DEMO_PEOPLE = (("admin", Role.ADMIN), ("auditor", Role.AUDITOR))
 SENDER = "000.00.01.H62"  # Văn phòng UBND tỉnh: the sender of schemas/samples/sample.edxml
 RECIPIENT = "000.00.02.H62"  # one of its recipients
+DEMO_HOLDER_PREFIX = "demo "  # the holder of every demo credential: production refuses them
 
 
 def demo_credentials_file(settings: Settings) -> Path:
@@ -73,7 +74,7 @@ async def create_demo_credentials(settings: Settings) -> Path | None:
                 ("AUDITOR_TOKEN", Role.AUDITOR, None),
             ):
                 credential, token = await create_credential(
-                    session, role=role, agency_code=agency, holder=f"demo {variable.lower()}"
+                    session, role=role, agency_code=agency, holder=f"{DEMO_HOLDER_PREFIX}{variable.lower()}"
                 )
                 record_admin_action(
                     session, actor="demo", action="credential.create", target=credential.id, role=role.value

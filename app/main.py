@@ -16,7 +16,12 @@ from app.agencies.endpoints import router as agencies_router
 from app.audit.endpoints import evidence_router as audit_evidence_router
 from app.audit.endpoints import router as audit_router
 from app.audit.runtime import start_audit_tasks
+from app.auth.admin_endpoints import router as credentials_admin_router
+from app.auth.audience import Operator
+from app.auth.usage import UsageRecorder
 from app.axis.inbound import AxisInbound
+from app.axis_api.admin_endpoints import router as vxp_systems_admin_router
+from app.axis_api.endpoints import edge_refusal as vxp_edge_refusal
 from app.axis_api.endpoints import router as vxp_router
 from app.config import Settings, get_settings
 from app.console import install_console
@@ -25,6 +30,7 @@ from app.delivery.endpoints import router as inbox_router
 from app.delivery.runtime import Dispatch
 from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
+from app.kit.edge import EdgeGuard
 from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
 from app.operations.alerts import AlertEngine, AxisReport
@@ -50,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with database.reading() as session:
                 app.state.sealer = await load_active_sealer(session, master_key)
             app.state.database = database
+            app.state.credential_use = UsageRecorder(
+                database, interval_seconds=settings.credential_touch_seconds
+            )
             app.state.master_key = master_key  # the /vxp systems' secrets are encrypted with it
             dispatch = Dispatch(database, settings)
             app.state.dispatch = dispatch
@@ -81,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if axis is not None:
                     await axis.aclose()
                 await dispatch.stop()
+                await app.state.credential_use.flush()
         finally:
             await database.dispose()
 
@@ -109,13 +119,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IntakeMetrics)
     app.include_router(audit_router)
     app.include_router(audit_evidence_router)
+    app.include_router(credentials_admin_router)
+    app.include_router(vxp_systems_admin_router)
+    # The HTTP edge (docs/security.md): no redirect built from the Host header, limits on headers,
+    # on the time to receive a body and on requests per client.
+    app.router.redirect_slashes = False
+    app.add_middleware(
+        EdgeGuard,
+        max_header_count=settings.max_header_count,
+        max_header_bytes=settings.max_header_bytes,
+        receive_timeout=settings.request_receive_timeout_seconds,
+        max_requests_per_client=settings.max_requests_per_client,
+        answers={vxp_router.prefix: vxp_edge_refusal},
+    )
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[Operator])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], dependencies=[Operator])
     async def readyz() -> dict[str, object]:
         """Readiness: the database answers and a signing key is loaded; the broker's and the national
         axis's states are reported."""

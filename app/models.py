@@ -115,6 +115,8 @@ class Credential(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: until revoked
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to the minute, not exact
 
 
 class Route(Base):
@@ -345,6 +347,7 @@ class VxpSystem(Base):
     strict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Source addresses (CIDRs, comma-separated) the system may call from; None: any.
     allowed_sources: Mapped[str | None] = mapped_column(String(1000))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to the minute, not exact
 
 
 class VxpRequest(Base):

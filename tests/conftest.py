@@ -128,7 +128,7 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
         ):
             _, tokens[who] = await create_credential(session, role=role, agency_code=agency)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
             yield Hub(settings=settings, database=database, client=client, tokens=tokens)

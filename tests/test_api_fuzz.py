@@ -1,8 +1,10 @@
-"""Schemathesis against a real `lienthong serve` on 127.0.0.1: whatever the OpenAPI schema allows a
-client to send, with or without a valid credential, the hub never answers with a server error."""
+"""Schemathesis against a real `lienthong serve` on 127.0.0.1, on SQLite and on PostgreSQL: whatever
+the OpenAPI schema allows a client to send, with or without a valid credential, the hub never answers
+with a server error."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +13,23 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from sqlalchemy import text
 from support.processes import free_port, running
+
+from app.kit.db import Base, Database
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hub_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
     data = tmp_path_factory.mktemp("fuzz") / "var"
+    database_url = ""  # the embedded SQLite default
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+        asyncio.run(_empty(database_url))
     port = free_port()
     lienthong = str(Path(sys.executable).parent / "lienthong")
     with running(
@@ -30,7 +41,7 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
         health_url=f"http://127.0.0.1:{port}/readyz",
         env={
             "LIENTHONG_DATA_DIR": str(data),
-            "LIENTHONG_DATABASE_URL": "",
+            "LIENTHONG_DATABASE_URL": database_url,
             "LIENTHONG_ENVIRONMENT": "development",
         },
         log=data.parent / "serve.log",
@@ -42,6 +53,17 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
             if "=" in line
         )
         yield f"http://127.0.0.1:{port}", tokens
+
+
+async def _empty(url: str) -> None:
+    """The session's PostgreSQL database without rows: `serve` prepares it as on a first start."""
+    database = Database(url)
+    try:
+        async with database.transaction() as session:
+            tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -74,8 +74,10 @@ async def search_agencies(
 ) -> Sequence[Agency]:
     query = select(Agency).order_by(Agency.code).limit(limit)
     if q:
-        like = f"%{q}%"
-        query = query.where(or_(Agency.code.ilike(like), Agency.name.ilike(like)))
+        # `%` and `_` in the search are the characters themselves, not wildcards.
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        query = query.where(or_(Agency.code.ilike(like, escape="\\"), Agency.name.ilike(like, escape="\\")))
     if parent:
         query = query.where(Agency.parent_code == parent)
     if status:

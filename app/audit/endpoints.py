@@ -16,6 +16,7 @@ from app.audit.bundle import build_bundle
 from app.audit.log import record_admin_action
 from app.audit.service import EntryFilter, Order
 from app.audit.tree import TreeError, consistency_proof, inclusion_proof
+from app.auth.audience import Public
 from app.auth.deps import CurrentPrincipal, StaffPrincipal
 from app.documents.service import visible_document
 from app.kit.deps import DatabaseDep, ReadingSessionDep
@@ -132,20 +133,20 @@ async def export(
     )
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
+@router.get("/checkpoint", dependencies=[Public], response_class=PlainTextResponse)
 async def checkpoint(session: ReadingSessionDep) -> PlainTextResponse:
     """The latest signed checkpoint (C2SP tlog-checkpoint note)."""
     note = await service.checkpoint_note(session)
     return PlainTextResponse(note.note, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/log-key", response_class=PlainTextResponse)
+@router.get("/log-key", dependencies=[Public], response_class=PlainTextResponse)
 async def log_key(session: ReadingSessionDep) -> PlainTextResponse:
     """The key that signs checkpoints, as signed-note verifiers take it (`name+id+base64`)."""
     return PlainTextResponse(await service.published_log_key(session) + "\n")
 
 
-@router.get("/proofs/inclusion", response_model=InclusionOut)
+@router.get("/proofs/inclusion", dependencies=[Public], response_model=InclusionOut)
 async def inclusion(
     session: ReadingSessionDep,
     index: Annotated[int, Query(ge=0, le=MAX_SIZE)],
@@ -159,7 +160,9 @@ async def inclusion(
     return InclusionOut(index=index, size=size, hashes=service.b64(hashes))
 
 
-@router.get("/proofs/consistency", response_model=ConsistencyOut, response_model_by_alias=True)
+@router.get(
+    "/proofs/consistency", dependencies=[Public], response_model=ConsistencyOut, response_model_by_alias=True
+)
 async def consistency(
     session: ReadingSessionDep,
     from_: Annotated[int, Query(alias="from", ge=0, le=MAX_SIZE)],

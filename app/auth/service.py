@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ class Principal:
     agency_code: str | None
     holder: str
     person: str | None = None  # the user name of a person logged into the console
+    last_used_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -36,9 +38,15 @@ class Principal:
 
 
 async def create_credential(
-    session: AsyncSession, *, role: Role, agency_code: str | None, holder: str | None = None
+    session: AsyncSession,
+    *,
+    role: Role,
+    agency_code: str | None,
+    holder: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[Credential, str]:
-    """Issue a credential; returns it and the token, which is not stored and cannot be shown again."""
+    """Issue a credential (valid until `expires_at`, or until revoked when None); returns it and the
+    token, which is not stored and cannot be shown again."""
     if role is Role.AGENCY:
         if agency_code is None:
             raise ValueError("an agency credential needs --agency")
@@ -50,6 +58,7 @@ async def create_credential(
         agency_code=agency_code if role is Role.AGENCY else None,
         holder=holder or (agency_code if role is Role.AGENCY else role.value) or role.value,
         token_hash=hash_token(token),
+        expires_at=expires_at,
     )
     session.add(credential)
     await session.flush()
@@ -66,14 +75,25 @@ async def revoke_credential(session: AsyncSession, credential_id: str) -> Creden
 
 
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
+    """The principal behind a token; None for an unknown, revoked or expired one. Read from the
+    database on every request, so a revocation is effective at once."""
     credential = await session.scalar(
         select(Credential).where(Credential.token_hash == hash_token(token), Credential.revoked_at.is_(None))
     )
-    if credential is None:
+    if credential is None or (credential.expires_at is not None and credential.expires_at <= utcnow()):
         return None
     return Principal(
         credential_id=credential.id,
         role=Role(credential.role),
         agency_code=credential.agency_code,
         holder=credential.holder,
+        last_used_at=credential.last_used_at,
     )
+
+
+async def list_credentials(session: AsyncSession, *, agency_code: str | None = None) -> list[Credential]:
+    """Every credential, revoked and expired ones included, oldest first (optionally of one agency)."""
+    query = select(Credential).order_by(Credential.created_at, Credential.id)
+    if agency_code is not None:
+        query = query.where(Credential.agency_code == agency_code)
+    return list(await session.scalars(query))

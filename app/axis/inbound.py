@@ -29,6 +29,7 @@ from app.config import Settings
 from app.documents.service import Submitter, record_rejection, record_replay, submit_document
 from app.kit import lease
 from app.kit.clock import utcnow
+from app.kit.cpu import set_caller
 from app.kit.db import Database
 from app.kit.errors import HubError
 from app.models import Channel, Document
@@ -100,6 +101,7 @@ class AxisInbound:
     async def run(self) -> None:
         """Poll every LIENTHONG_AXIS_POLL_SECONDS until cancelled; a failed round is logged and the
         next one comes at its time."""
+        set_caller("national-axis")  # this task's CPU-heavy steps queue as the axis's own
         try:
             while True:
                 try:

@@ -490,7 +490,7 @@ def _signed_values(signed_json: str) -> tuple[tuple[str, str], ...]:
 
     try:
         parsed = json.loads(signed_json, object_pairs_hook=_Pairs)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's recursion
         raise malformed from None
     if not isinstance(parsed, _Pairs) or not all(isinstance(value, str) for _, value in parsed):
         raise malformed

@@ -27,9 +27,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
+from app.auth.audience import VxpSystem
+from app.auth.usage import usage_recorder
 from app.axis.protocol import (
     CRLF,
     FILE_PART,
@@ -52,7 +54,7 @@ from app.axis.protocol import (
     read_request,
     verify,
 )
-from app.axis_api.systems import RateLimiter, first_time, source_allowed, system_secret
+from app.axis_api.systems import first_time, source_allowed, system_secret
 from app.config import Settings
 from app.delivery.inbox import acknowledge_pickup, awaiting_pickup, note_processing, refuse_pickup
 from app.documents.endpoints import edxml_from_request
@@ -60,9 +62,11 @@ from app.documents.service import Submitter, payload, record_rejection, submit_d
 from app.edxml import STATUS_MEANINGS
 from app.edxml.formats import format_timestamp, parse_date
 from app.kit.clock import VIETNAM, utcnow
+from app.kit.cpu import set_caller
 from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Problem
 from app.kit.http import media_type, read_body
+from app.kit.ratelimit import limiter
 from app.models import (
     Agency,
     AgencySource,
@@ -124,7 +128,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     500: {"model": Answer, "description": "ErrorCode 20: system error (503 with Retry-After: unavailable)"},
 }
 
-router = APIRouter(prefix="/vxp")
+router = APIRouter(prefix="/vxp", dependencies=[VxpSystem])
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,21 +161,19 @@ async def _serve(request: Request, operation: Operation, operate: Operate) -> Re
     try:
         caller = await _authenticate(request)
         data = await operate(request, caller)
-    except _RateLimited as limited:
-        return _answer(
-            failure(ErrorCode.SYSTEM_ERROR, limited.description, operation),
-            429,
-            {"Retry-After": str(limited.retry_after)},
-        )
     except ProtocolError as error:
         return _refused(operation, caller, error.code, error.description)
     except HubError as error:
+        if error.status == 429:
+            return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail), 429, error.headers)
         if error.status >= 500:
             log.warning("vxp %s: %s", operation.value, error.detail)
             status = 503 if error.status == 503 else 500
             return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail, operation), status, error.headers)
         code = ErrorCode.UNKNOWN_DOCUMENT if error.status == 404 else ErrorCode.INVALID_REQUEST
         return _refused(operation, caller, code, error.detail)
+    except DataError:  # a value the database cannot take (PostgreSQL: a NUL character in text)
+        return _refused(operation, caller, ErrorCode.INVALID_REQUEST, "a parameter holds a NUL character")
     except (OSError, OperationalError, InterfaceError) as error:
         log.warning("vxp %s: the database is unavailable: %s", operation.value, type(error).__name__)
         return _answer(
@@ -189,6 +191,12 @@ async def _serve(request: Request, operation: Operation, operate: Operate) -> Re
     return _answer(ok(**data), HTTP_STATUS[ErrorCode.OK])
 
 
+def edge_refusal(error: HubError) -> Response:
+    """A refusal of the HTTP edge (headers too large, too many requests, a body too slow) on a `/vxp`
+    path, in the protocol's shape: ErrorCode 10 with the edge's own HTTP status."""
+    return _answer(failure(ErrorCode.INVALID_REQUEST, error.detail), error.status, error.headers)
+
+
 def _answer(body: dict[str, object], status: int, headers: dict[str, str] | None = None) -> Response:
     """ASCII-only JSON: the SDK reads sendEdoc's answer as US-ASCII."""
     return Response(ascii_json(body), status_code=status, headers=headers, media_type="application/json")
@@ -200,23 +208,6 @@ def _refused(
     who = f"system {caller.system_id} ({caller.agency_code})" if caller else "an unauthenticated caller"
     log.info("vxp %s from %s refused: ErrorCode %s: %s", operation or "?", who, code.value, description)
     return _answer(failure(code, description, operation), HTTP_STATUS[code])
-
-
-class _RateLimited(Exception):
-    def __init__(self, description: str, retry_after: int) -> None:
-        super().__init__(description)
-        self.description = description
-        self.retry_after = retry_after
-
-
-def _rate_limiter(request: Request) -> RateLimiter:
-    """This process's limiter, made on first use with the configured rate."""
-    state = request.app.state
-    limiter: RateLimiter | None = getattr(state, "vxp_rate_limiter", None)
-    if limiter is None:
-        settings: Settings = state.settings
-        limiter = state.vxp_rate_limiter = RateLimiter(settings.vxp_rate_per_minute)
-    return limiter
 
 
 async def _authenticate(request: Request) -> Caller:
@@ -238,14 +229,9 @@ async def _authenticate(request: Request) -> Caller:
             f"system {system.id} may not call from {address}: it is limited to the addresses its "
             "operators allowed",
         )
-    wait = _rate_limiter(request).take(system.id)
-    if wait:
-        per_minute = settings.vxp_rate_per_minute
-        raise _RateLimited(
-            f"too many requests: system {system.id} may make {per_minute} a minute; try again in "
-            f"{wait:.0f} s",
-            max(1, round(wait)),
-        )
+    limiter(request.app.state, "vxp").take(f"vxp:{system.id}")
+    set_caller(f"vxp:{system.id}")
+    usage_recorder(request.app.state).seen_system(system.id, system.last_used_at)
     if system.strict:
         now = utcnow()
         check_fresh(signed, now=now, zone=settings.axis_zone)

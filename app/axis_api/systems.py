@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
@@ -68,27 +67,6 @@ def source_allowed(system: VxpSystem, address: str | None) -> bool:
     except ValueError:
         return False
     return any(ip in ipaddress.ip_network(network) for network in system.allowed_sources.split(","))
-
-
-class RateLimiter:
-    """At most `per_minute` requests a minute per system, in this process (a token bucket that holds
-    a minute's worth, refilled continuously), so leaked credentials cannot flood the hub."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # system id -> (tokens, at)
-
-    def take(self, system_id: str) -> float:
-        """0 when the request may go ahead (and counted), else the seconds until it may."""
-        now = self._clock()
-        tokens, at = self._buckets.get(system_id, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60)
-        if tokens < 1:
-            self._buckets[system_id] = (tokens, now)
-            return (1 - tokens) * 60 / self.per_minute
-        self._buckets[system_id] = (tokens - 1, now)
-        return 0.0
 
 
 async def create_system(

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
+from app.auth.audience import Audience, declares
 from app.auth.deps import staff_principal
 from app.auth.service import Principal
 from app.kit.deps import DatabaseDep
@@ -21,6 +22,7 @@ class LoginRequired(HubError):
     status, kind, title = 401, "login-required", "Log in to the console"
 
 
+@declares(Audience.CONSOLE)
 async def console_principal(request: Request, database: DatabaseDep) -> Principal:
     principal = await staff_principal(request, database, None)
     if principal is None:

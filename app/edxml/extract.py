@@ -194,6 +194,7 @@ def status(root: etree._Element) -> tuple[StatusMessage, list[Problem]]:
         description=reader.text(at, "Description"),
         timestamp=reader.timestamp(at, "Timestamp"),
         original_promulgation_date=reader.day(response_for, "PromulgationDate"),
+        signature=_signature(header),
     )
     return value, reader.problems
 

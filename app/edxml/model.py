@@ -150,3 +150,4 @@ class StatusMessage:
     description: str = ""
     timestamp: str = ""
     original_promulgation_date: date | None = None
+    signature: SignatureKind = SignatureKind.ABSENT

@@ -4,15 +4,26 @@
 message, validate against the hub's XSD, extract the values and apply the format's rules, and report
 every problem found in one `InvalidDocument`. Bytes that are not XML at all are a 415.
 
-Hardening: no DTD (internal or external), no entity references, nothing fetched from the network or
-the file system. Text nodes may exceed libxml2's 10 MB default, as 20 MB attachments travel inline
-as base64 (libxml2 still refuses entity amplification with huge_tree on). The body size is capped
-before parsing, by the HTTP layer; the element count is capped here, because libxml2 computes a path
-for every schema error, which is quadratic in the number of siblings.
+Hardening: no DTD (internal or external), no entity references, no XInclude, nothing fetched from
+the network or the file system. Text nodes may exceed libxml2's 10 MB default, as 20 MB attachments
+travel inline as base64 (libxml2 still refuses entity amplification with huge_tree on). The body
+size is capped before parsing, by the HTTP layer. UTF-16 whose declaration names another encoding
+is refused.
+
+Cost limits, not only size limits: the bytes are fed to the parser in slices and every element is
+checked as it is read, so a hostile document is refused after the slice that proves it hostile, not
+after its whole tree is built (50 MB of `<a/>` would otherwise cost about 1.5 GB and five seconds).
+Checked while parsing: the number of elements, children of one element, depth, attributes
+per element, namespace declarations, and the length of names and attribute values. The element
+count matters because libxml2 computes a path for every schema error (quadratic in siblings);
+attributes and namespace declarations because canonicalisation, which sealing and verifying run, is
+quadratic in them (50,000 attributes on one element cost 4.5 s of sealing, holding the GIL).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import date
 
 from lxml import etree
@@ -27,6 +38,21 @@ ROOT = "{" + NAMESPACE + "}edXML"
 MAX_ELEMENTS = 20_000  # ~2,000 recipients with full details; a real message has a few hundred
 MAX_CHILDREN = 2_000  # of any one element
 MAX_PROBLEMS = 100  # listed in one answer; more are summarised
+MAX_DEPTH = 64  # an edXML message with its signatures nests about a dozen deep
+MAX_ATTRIBUTES = 64  # on one element; edXML and XMLDSig use one or two
+MAX_ALL_ATTRIBUTES = 20_000  # in the whole document: each costs memory and canonicalisation time
+MAX_NAMESPACES = 64  # declarations in the whole document; real messages declare two to five
+MAX_NAME_CHARS = 256  # of an element or attribute name, namespace included
+MAX_ATTRIBUTE_CHARS = 16 * 1024  # of one attribute value (edXML keeps its data in text, not attributes)
+FEED_BYTES = 64 * 1024  # the slice fed to the parser between two checks
+XINCLUDE = "{http://www.w3.org/2001/XInclude}"
+_UTF16_STARTS = (
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+_DECLARED_ENCODING = re.compile(r"""\ufeff?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 _FORMAT_CODES = frozenset({"bad-date", "bad-timestamp"})
 _ENTITY_ERRORS = frozenset({etree.ErrorTypes.ERR_UNDECLARED_ENTITY, etree.ErrorTypes.ERR_ENTITY_LOOP})
@@ -50,6 +76,8 @@ def parse_xml(data: bytes) -> etree._Element:
     Raises UnsupportedMediaType (415) when the bytes are not well-formed XML, and InvalidDocument
     (422) for a DTD, an entity reference or a tree too large to validate.
     """
+    _check_declared_encoding(data)
+    _prescan(data)
     try:
         root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as error:
@@ -57,8 +85,34 @@ def parse_xml(data: bytes) -> etree._Element:
     problems = _forbidden_constructs(root)
     if problems:
         raise InvalidDocument("documents with a DTD or entity references are not accepted", problems)
-    _check_size(root)
     return root
+
+
+def _check_declared_encoding(data: bytes) -> None:
+    """UTF-16 bytes (with or without a byte-order mark) whose declaration names another encoding are
+    refused: libxml2 would read them as UTF-16 anyway, and the stored original would lie about itself."""
+    for marks, codec in _UTF16_STARTS:
+        if data.startswith(marks):
+            match = _DECLARED_ENCODING.match(data[:400].decode(codec, errors="ignore"))
+            if match and not match[1].upper().replace("_", "-").startswith("UTF-16"):
+                message = f"the document declares encoding {match[1]} but is written in UTF-16"
+                raise UnsupportedMediaType(message, [Problem("/", "encoding-mismatch", message)])
+            return
+
+
+def _prescan(data: bytes) -> None:
+    """Enforce the cost limits in one pass that builds no tree, fed in slices: a hostile document is
+    refused after the slice that proves it. Bytes that are not well-formed are left to the real parse,
+    which stops at the same place and says why."""
+    parser = etree.XMLParser(
+        target=_Budget(), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+    )
+    try:
+        for start in range(0, len(data), FEED_BYTES):
+            parser.feed(data[start : start + FEED_BYTES])
+        parser.close()
+    except etree.XMLSyntaxError:
+        return
 
 
 def read_message(data: bytes, *, today: date | None = None) -> EdxmlDocument | StatusMessage:
@@ -185,21 +239,76 @@ def _forbidden_constructs(root: etree._Element) -> list[Problem]:
     return problems
 
 
-def _check_size(root: etree._Element) -> None:
-    for count, element in enumerate(root.iter(), 1):
-        if count > MAX_ELEMENTS:
+def _too_costly(path: str, code: str, message: str) -> InvalidDocument:
+    return InvalidDocument("the document is too costly to check", [Problem(path, code, message)])
+
+
+class _Budget:
+    """The parser target of `_prescan`: counts what the parser reads and refuses what costs too much."""
+
+    def __init__(self) -> None:
+        self.elements = 0
+        self.attributes = 0
+        self.namespaces = 0
+        # Per open element, outermost first: its path step, its children's count, and how many of
+        # its children had each name (for the index of the next one in a path).
+        self.open: list[tuple[str, list[int], dict[str, int]]] = []
+
+    def start_ns(self, _prefix: str | None, _uri: str) -> None:
+        self.namespaces += 1
+        if self.namespaces > MAX_NAMESPACES:
+            message = f"more than {MAX_NAMESPACES} namespace declarations"
+            raise _too_costly("/", "too-many-namespaces", message)
+
+    def start(self, tag: str, attributes: Mapping[str, str], _nsmap: object = None) -> None:
+        self.elements += 1
+        if self.elements > MAX_ELEMENTS:
+            raise _too_costly("/", "too-many-elements", f"more than {MAX_ELEMENTS} elements")
+        if len(self.open) >= MAX_DEPTH:
+            raise _too_costly(self._path(), "too-deep", f"elements nested more than {MAX_DEPTH} deep")
+        if len(tag) > MAX_NAME_CHARS:
+            message = f"an element name longer than {MAX_NAME_CHARS} characters"
+            raise _too_costly(self._path(), "name-too-long", message)
+        name = tag.rpartition("}")[2]
+        if tag.startswith(XINCLUDE):
+            # Never processed here, but a receiver that processes it would fetch what it names.
+            message = "XInclude elements are not accepted: attach files as AttachmentEncoded"
             raise InvalidDocument(
-                "the document is too large to check",
-                [Problem("/", "too-many-elements", f"more than {MAX_ELEMENTS} elements")],
+                "documents with XInclude are not accepted",
+                [Problem(self._path(), "forbidden-xinclude", message)],
             )
-        if len(element) > MAX_CHILDREN:
-            raise InvalidDocument(
-                "the document is too large to check",
-                [
-                    Problem(
-                        element_path(element),
-                        "too-many-elements",
-                        f"more than {MAX_CHILDREN} children in one element",
-                    )
-                ],
-            )
+        step = name
+        if self.open:
+            _, children, names = self.open[-1]
+            children[0] += 1
+            if children[0] > MAX_CHILDREN:
+                message = f"more than {MAX_CHILDREN} children in one element"
+                raise _too_costly(self._path(), "too-many-elements", message)
+            names[tag] = names.get(tag, 0) + 1
+            if names[tag] > 1:
+                step = f"{name}[{names[tag]}]"
+        self.open.append((step, [0], {}))
+        self.attributes += len(attributes)
+        if len(attributes) > MAX_ATTRIBUTES:
+            message = f"more than {MAX_ATTRIBUTES} attributes on one element"
+            raise _too_costly(self._path(), "too-many-attributes", message)
+        if self.attributes > MAX_ALL_ATTRIBUTES:
+            raise _too_costly("/", "too-many-attributes", f"more than {MAX_ALL_ATTRIBUTES} attributes")
+        for key, value in attributes.items():
+            if len(key) > MAX_NAME_CHARS:
+                message = f"an attribute name longer than {MAX_NAME_CHARS} characters"
+                raise _too_costly(self._path(), "name-too-long", message)
+            if len(value) > MAX_ATTRIBUTE_CHARS:
+                message = f"an attribute value longer than {MAX_ATTRIBUTE_CHARS} characters"
+                raise _too_costly(self._path(), "attribute-too-long", message)
+
+    def end(self, _tag: str) -> None:
+        self.open.pop()
+
+    def close(self) -> None:
+        return None
+
+    def _path(self) -> str:
+        # Deep paths are cut: the first steps say where, the rest would only be long.
+        steps = [step for step, _, _ in self.open[:12]]
+        return "/" + "/".join(steps) + ("/…" if len(self.open) > 12 else "")

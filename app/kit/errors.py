@@ -13,7 +13,10 @@ from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,31 @@ class InvalidDocument(HubError):
     status, kind, title = 422, "invalid-document", "The document is not valid"
 
 
+class MethodNotAllowed(HubError):
+    status, kind, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class RequestTimeout(HubError):
+    status, kind, title = 408, "request-timeout", "The request was not received in time"
+
+
+class HeadersTooLarge(HubError):
+    status, kind, title = 431, "headers-too-large", "Request headers too large"
+
+
+class TooManyRequests(HubError):
+    status, kind, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+_BY_STATUS: dict[int, type[HubError]] = {
+    kind.status: kind
+    for kind in (BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType)
+}
+
+
 def problem_response(error: HubError, request: Request) -> JSONResponse:
     headers = dict(error.headers)
     if error.status == 401:
@@ -123,11 +151,52 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return problem_response(BadRequest("The request's parameters are not valid", problems), request)
 
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        # The framework's own refusals (no such path, wrong method, a body it cannot parse) answer in
+        # the same shape as the hub's.
+        assert isinstance(exc, StarletteHTTPException)
+        error: HubError
+        if exc.status_code == 404:
+            error = NotFound(f"nothing at {request.url.path}")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(
+                f"{request.method} is not allowed on {request.url.path}",
+                headers=dict(exc.headers or {}),
+            )
+        else:
+            kind = _BY_STATUS.get(exc.status_code) or type(
+                "FrameworkError", (HubError,), {"status": exc.status_code, "kind": "http-error"}
+            )
+            error = kind(str(exc.detail), headers=dict(exc.headers or {}))
+        return problem_response(error, request)
+
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value the client sent (PostgreSQL: a NUL character in text, a number
+        # out of range): the client's mistake, and nothing was stored.
+        log.info(
+            "the database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return problem_response(
+            BadRequest(
+                "a value in the request cannot be stored (a NUL character, or a number out of range)",
+                [Problem("/", "unstorable-value", "remove NUL characters and out-of-range numbers")],
+            ),
+            request,
+        )
+
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # The client went away mid-request: one line, no traceback (cheap to cause, so cheap to log).
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Nothing was committed (each unit of work is one transaction); details stay in the server log.
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(HubError("an unexpected error occurred; nothing was stored"), request)
 
     app.add_exception_handler(HubError, on_hub_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import Request
 
-from app.kit.errors import PayloadTooLarge, UnsupportedMediaType
+from app.kit.errors import PayloadTooLarge, Problem, UnsupportedMediaType
 
 XML_TYPES = ("application/xml", "text/xml", "application/edxml+xml")
+#: A pattern for names and codes in JSON bodies: no control characters (NUL cannot be stored in
+#: PostgreSQL text, and none belongs in a name).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 XML_REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
@@ -21,6 +24,13 @@ def media_type(request: Request) -> str:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        # Never inflated: a small compressed body can expand to any size (a compression bomb).
+        raise UnsupportedMediaType(
+            f"the body is encoded with {coding!r}; send it uncompressed (Content-Encoding identity)",
+            [Problem("/", "content-encoding", "compressed request bodies are not accepted")],
+        )
     too_large = PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

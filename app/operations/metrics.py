@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth.audience import Operator
 from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.models import Delivery, DeliveryState, SigningKey
@@ -282,6 +283,7 @@ router = APIRouter(tags=["operations"])
 
 @router.get(
     "/metrics",
+    dependencies=[Operator],
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
 )

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.config import Environment, Settings, get_settings
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.models import AgencyCertificate, SignaturePolicy, SigningKey
 from app.sealing.keys import (
@@ -57,17 +57,43 @@ def _describe(key: SigningKey) -> str:
 AlgorithmOption = Annotated[KeyAlgorithm, typer.Option(help="key type to generate")]
 
 
+SelfSignedOption = Annotated[
+    bool,
+    typer.Option(
+        "--self-signed",
+        help="yes, a self-signed certificate (required in production, which then also needs "
+        "LIENTHONG_ALLOW_SELF_SIGNED_KEY=true to start)",
+    ),
+]
+SELF_SIGNED_NOTE = (
+    "self-signed certificate: receivers cannot tie this seal to a CA; production starts with it only "
+    "when LIENTHONG_ALLOW_SELF_SIGNED_KEY=true (chứng thư tự ký)"
+)
+
+
+def _self_signed_on_purpose(self_signed: bool) -> None:
+    if get_settings().environment is Environment.PRODUCTION and not self_signed:
+        fail(
+            "production: this makes a self-signed key; say so with --self-signed, or `keys import` a "
+            "CA-issued key"
+        )
+
+
 @keys_app.command("init")
 def keys_init(
     algorithm: AlgorithmOption = KeyAlgorithm.ECDSA_P256,
     force: Annotated[bool, typer.Option(help="create a new active key even if the hub has one")] = False,
+    self_signed: SelfSignedOption = False,
 ) -> None:
-    """Create the hub's signing key with a self-signed certificate (development)."""
+    """Create the hub's signing key with a self-signed certificate (development; in production only
+    with --self-signed)."""
+    _self_signed_on_purpose(self_signed)
     key = run_in_transaction(
         lambda session, settings: init_key(
             session, settings, actor=cli_actor(), algorithm=algorithm, force=force
         )
     )
+    typer.echo(SELF_SIGNED_NOTE, err=True)
     typer.echo(_describe(key))
 
 
@@ -138,12 +164,16 @@ def keys_import(
 
 
 @keys_app.command("rotate")
-def keys_rotate(algorithm: AlgorithmOption = KeyAlgorithm.ECDSA_P256) -> None:
+def keys_rotate(
+    algorithm: AlgorithmOption = KeyAlgorithm.ECDSA_P256, self_signed: SelfSignedOption = False
+) -> None:
     """Make a new self-signed key active; past certificates stay published while valid. Running
     gateways seal with the new key within LIENTHONG_KEY_REFRESH_SECONDS."""
+    _self_signed_on_purpose(self_signed)
     row = run_in_transaction(
         lambda session, settings: rotate_key(session, settings, actor=cli_actor(), algorithm=algorithm)
     )
+    typer.echo(SELF_SIGNED_NOTE, err=True)
     typer.echo(_describe(row))
 
 

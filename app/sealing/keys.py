@@ -101,6 +101,11 @@ def _same_public_key(certificate: x509.Certificate, key: PrivateKey) -> bool:
     return certificate.public_key().public_bytes(der, spki) == key.public_key().public_bytes(der, spki)
 
 
+def is_self_signed(certificate: x509.Certificate) -> bool:
+    """Issued by its own subject: nobody but the holder vouches for it."""
+    return certificate.issuer == certificate.subject
+
+
 def is_valid_at(certificate: x509.Certificate, moment: datetime) -> bool:
     return certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc
 

@@ -36,6 +36,7 @@ from app.sealing.keys import (
     encrypt_private_key,
     generate_development_identity,
     identity_from_storage,
+    is_self_signed,
     load_certificate_pem,
 )
 from app.sealing.seal import HubCertificate, Sealer
@@ -100,6 +101,7 @@ async def _store_identity(
         subject=certificate_subject(identity.certificate),
         not_after=row.not_after.isoformat(),
         retired=[key.id for key in retired],
+        self_signed=is_self_signed(identity.certificate),
     )
     return row
 

@@ -4,19 +4,21 @@ document (01 đã đến … 06 hoàn thành, 15/16 on a recall or update), or t
 The pipeline mirrors the intake of documents (`app.documents.service`), whose steps it shares:
 read (hardened parse, schema, the format's rules), identify (the reporter is the caller), check
 against the hub (the document answered passed through this hub; the reporter is one of its
-recipients, or its sender for 13), seal, then store in one transaction: the message, one delivery to
-each party it concerns (the document's sender; for a recall every recipient), and an entry on the
-timeline of each recipient's delivery. The message then travels like any document, locally or to
-the national axis.
+recipients, or its sender for 13), verify the reporter's own signature against its registered
+certificates and its signature policy exactly as a document's sender's, seal, then store in one
+transaction: the message, one delivery to each party it concerns (the document's sender; for a
+recall every recipient), and an entry on the timeline of each recipient's delivery. The message
+then travels like any document, locally or to the national axis.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -29,21 +31,22 @@ from app.documents.service import (
     record_replay,
     store_message,
 )
-from app.edxml import STATUS_MEANINGS, BusinessDocType, StatusCode, StatusMessage, read_status
+from app.edxml import STATUS_MEANINGS, BusinessDocType, SignatureKind, StatusCode, StatusMessage, read_status
 from app.edxml.rules import STATUS
 from app.kit.clock import utcnow, vietnam_now
+from app.kit.cpu import off_loop
 from app.kit.db import Database, table_of
 from app.kit.errors import InvalidDocument, Problem
 from app.kit.ids import new_id
-from app.models import Delivery, Document, MessageKind, StatusReport
+from app.models import Agency, Delivery, Document, MessageKind, SignaturePolicy, StatusReport
 from app.routing.service import RouteDecision, decide, is_local, load_rules
 from app.sealing.seal import Sealer
+from app.sealing.sender import SenderSignatureCheck, check_policy, verify_sender_signature
+from app.sealing.service import agency_certificates
 from app.statuses.schemas import StatusReceipt
 
 #: The codes only the document's sender sends; every other code is a recipient's.
 SENDER_CODES = frozenset({StatusCode.RECALLED})
-#: Status messages' own signatures are forwarded inside the sealed message but not judged.
-SIGNATURE_NOT_CHECKED = "not-checked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +60,44 @@ class _Plan:
     document: Document  # the document answered
     timeline: list[Delivery]  # the deliveries whose timeline the status goes on
     routes: list[RouteDecision]  # where the message goes
+    reporter_policy: SignaturePolicy = SignaturePolicy.OPTIONAL
+    reporter_certificates: tuple[x509.Certificate, ...] = ()
+
+
+def _digest_and_read(body: bytes, *, today: date) -> tuple[str, StatusMessage]:
+    return hashlib.sha256(body).hexdigest(), read_status(body, today=today)
+
+
+def _verify_and_seal(
+    body: bytes,
+    status: StatusMessage,
+    plan: _Plan,
+    sealer: Sealer,
+    submitter: Submitter,
+    hub_code: str,
+    at: datetime,
+) -> tuple[SenderSignatureCheck, bytes]:
+    """The reporter's signature against its policy, as for a document's sender, then the seal."""
+    if status.signature is SignatureKind.ABSENT:
+        signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
+    elif submitter.from_axis and not plan.reporter_certificates:
+        signature = SenderSignatureCheck(
+            status.signature,
+            None,
+            "came through the national axis; no certificate of the reporter is registered",
+        )
+    else:
+        signature = verify_sender_signature(body, plan.reporter_certificates, now=at)
+    if problem := check_policy(signature, plan.reporter_policy):
+        raise InvalidDocument("the reporter's signature does not satisfy the hub", [problem])
+    return signature, sealer.seal(body, hub_code=hub_code, at=at)
 
 
 async def submit_status(
     database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> StatusResult:
     """Run the pipeline on one status message. Raises a HubError (4xx) for anything refused."""
-    digest = hashlib.sha256(body).hexdigest()
-    status = await asyncio.to_thread(read_status, body, today=vietnam_now().date())
+    digest, status = await off_loop(_digest_and_read, body, today=vietnam_now().date())
     submitter.check_sender(status.reporter)
 
     async with database.reading() as session:
@@ -80,7 +113,7 @@ async def submit_status(
     assert plan is not None
 
     at = utcnow()
-    sealed = await asyncio.to_thread(sealer.seal, body, hub_code=hub_code, at=at)
+    signature, sealed = await off_loop(_verify_and_seal, body, status, plan, sealer, submitter, hub_code, at)
     message = SealedMessage(body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, at)
     original = plan.document
     row: dict[str, Any] = {
@@ -94,8 +127,8 @@ async def submit_status(
         "code_number": original.code_number,
         "code_notation": original.code_notation,
         "promulgation_date": original.promulgation_date,
-        "sender_signature": SIGNATURE_NOT_CHECKED,
-        "sender_signature_detail": None,
+        "sender_signature": signature.kind.value,
+        "sender_signature_detail": signature.reason,
     }
 
     async def on_timelines(session: AsyncSession, _deliveries: list[dict[str, Any]]) -> None:
@@ -212,7 +245,20 @@ async def _plan(session: AsyncSession, status: StatusMessage, submitter: Submitt
             routes.append(decision)
     if problems:
         raise InvalidDocument("the status message cannot be carried", problems)
-    return _Plan(document, timeline, sorted(routes, key=lambda route: route.recipient))
+    reporting = await session.get(Agency, reporter)
+    policy = SignaturePolicy(reporting.signature_policy) if reporting else SignaturePolicy.OPTIONAL
+    certificates = (
+        await agency_certificates(session, reporter, now=utcnow())
+        if status.signature is SignatureKind.XMLDSIG
+        else []
+    )
+    return _Plan(
+        document,
+        timeline,
+        sorted(routes, key=lambda route: route.recipient),
+        reporter_policy=policy,
+        reporter_certificates=tuple(certificates),
+    )
 
 
 def _receipt(message: Document, status_code: str) -> StatusReceipt:

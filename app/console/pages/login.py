@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.audit.log import record_admin_action
+from app.auth.audience import Public
 from app.console.deps import Person, safe_next
 from app.console.rendering import SECURITY_HEADERS, redirect, render
 from app.i18n import gettext as _
@@ -55,12 +56,12 @@ def _form(
     return response
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[Public])
 async def login_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
     return _form(request, settings, next_path=safe_next(next))
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Public])
 async def login(
     request: Request,
     database: DatabaseDep,
