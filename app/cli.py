@@ -24,6 +24,7 @@ from app.config import Settings, get_settings
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
+from app.reports.cli import report_app
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 
 cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
@@ -39,6 +40,7 @@ cli.add_typer(dev_app, name="dev")
 cli.add_typer(vxp_system_app, name="vxp-system")
 agency_app.add_typer(agency_certificates_app, name="certificate")
 cli.command("verify")(verify)
+cli.add_typer(report_app, name="report")
 
 
 @cli.command()

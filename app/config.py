@@ -72,6 +72,17 @@ class Settings(BaseSettings):
         description="Load the demo directory of province H62 into an empty database. "
         "Default: yes in development, no in production.",
     )
+    report_schedule_to: str = Field(
+        default="",
+        description="agency codes (comma-separated) the hub sends the previous month's indicator report to, "
+        "as an edXML document; empty: no scheduled reports",
+    )
+    report_schedule_day: int = Field(
+        default=5, ge=1, le=28, description="day of the month (Vietnam time) from which the report is sent"
+    )
+    report_schedule_check_seconds: float = Field(
+        default=3600.0, gt=0, description="how often a gateway checks whether a scheduled report is due"
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_configuration(self) -> Settings:

@@ -20,6 +20,8 @@ from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
 from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
+from app.reports.dispatch import MonthlyReports
+from app.reports.endpoints import router as reports_router
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
 from app.statuses.endpoints import router as statuses_router
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 app.state.axis_inbound = inbound
                 tasks.append(asyncio.create_task(inbound.run()))
+            if settings.report_schedule_to:
+                reports = MonthlyReports(database, settings, sealer=lambda: app.state.sealer)
+                tasks.append(asyncio.create_task(reports.run()))
             try:
                 yield
             finally:
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inbox_router)
     app.include_router(statuses_router)
     app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
+    app.include_router(reports_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -8,7 +8,10 @@ code hierarchy when rolled up. The definitions of every column are in docs/repor
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -25,6 +28,8 @@ from app.models import Agency, AgencyStatus, Holiday, PaperCount
 from app.reports.calendar import DEFAULT_EXCEPTIONS, DayException, WorkingCalendar
 from app.reports.periods import Period
 from app.reports.queries import Facts, collect
+
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 #: The province's target for the share of documents exchanged electronically between state bodies.
 ELECTRONIC_TARGET = 0.9
@@ -218,8 +223,7 @@ async def set_paper_counts(session: AsyncSession, entries: Sequence[PaperEntry],
     for entry in entries:
         if entry.agency_code not in known:
             raise BadRequest(f"{entry.agency_code} is not in the agency directory")
-        Period.parse(entry.month)  # raises on anything but YYYY-MM
-        if len(entry.month) != 7:
+        if not _MONTH.fullmatch(entry.month):
             raise BadRequest(f"paper counts are monthly: {entry.month!r} is not YYYY-MM")
         if entry.paper_sent < 0:
             raise BadRequest(f"{entry.agency_code} {entry.month}: a count cannot be negative")
@@ -527,3 +531,88 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+# --- files operators import -----------------------------------------------------------------------
+
+_PAPER_COLUMNS = {
+    "agency": ("agency", "agency_code", "code", "ma_dinh_danh", "madinhdanh"),
+    "month": ("month", "thang"),
+    "paper_sent": ("paper_sent", "so_van_ban_giay", "sovanbangiay", "paper"),
+    "source": ("source", "nguon"),
+}
+
+
+class ImportFileError(ValueError):
+    """A file operators import has problems; the message lists them all, by line."""
+
+
+def _columns(header: list[str], wanted: dict[str, tuple[str, ...]], required: set[str]) -> dict[str, int]:
+    normalised = [h.strip().lower().lstrip("\ufeff") for h in header]
+    found = {}
+    for name, spellings in wanted.items():
+        position = next((i for i, h in enumerate(normalised) if h in spellings), None)
+        if position is not None:
+            found[name] = position
+    missing = sorted(required - set(found))
+    if missing:
+        raise ImportFileError(f"line 1: missing column(s) {', '.join(missing)}")
+    return found
+
+
+def read_paper_csv(text: str) -> list[PaperEntry]:
+    """Paper counts from CSV: agency, month (YYYY-MM), paper_sent, and optionally source."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise ImportFileError("the file is empty")
+    columns = _columns(rows[0], _PAPER_COLUMNS, {"agency", "month", "paper_sent"})
+    entries, problems = [], []
+    for number, values in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in values):
+            continue
+
+        def get(name: str, values: list[str] = values) -> str:
+            position = columns.get(name)
+            return values[position].strip() if position is not None and position < len(values) else ""
+
+        month, count = get("month"), get("paper_sent")
+        if not _MONTH.fullmatch(month):
+            problems.append(f"line {number}: month {month!r} is not YYYY-MM")
+        if not count.isdigit():
+            problems.append(f"line {number}: paper_sent {count!r} is not a whole number")
+        if not get("agency"):
+            problems.append(f"line {number}: no agency code")
+        if not problems:
+            entries.append(PaperEntry(get("agency"), month, int(count), get("source")[:300]))
+    if problems:
+        raise ImportFileError("; ".join(problems[:20]))
+    return entries
+
+
+def read_calendar_csv(text: str, year: int) -> list[DayException]:
+    """A year's calendar exceptions from CSV: day (YYYY-MM-DD), name, and optionally working (1 for a
+    weekend day worked)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise ImportFileError("the file is empty")
+    columns = _columns(
+        rows[0],
+        {"day": ("day", "date", "ngay"), "name": ("name", "ten"), "working": ("working", "lam_bu")},
+        {"day", "name"},
+    )
+    days, problems = [], []
+    for number, values in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in values):
+            continue
+        cells = {name: values[i].strip() if i < len(values) else "" for name, i in columns.items()}
+        try:
+            day = date.fromisoformat(cells["day"])
+        except ValueError:
+            problems.append(f"line {number}: {cells['day']!r} is not a date YYYY-MM-DD")
+            continue
+        if day.year != year:
+            problems.append(f"line {number}: {day.isoformat()} is not in {year}")
+        days.append(DayException(day, cells["name"][:200], cells.get("working", "") in ("1", "true", "x")))
+    if problems:
+        raise ImportFileError("; ".join(problems[:20]))
+    return days
