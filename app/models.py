@@ -140,6 +140,7 @@ class Payload(Base):
 
 
 NEW_DOCUMENT = "business_type = 0 AND kind = 'edoc'"
+REVOKE = "business_type = 1 AND kind = 'edoc'"
 
 
 class Document(Base):
@@ -159,6 +160,8 @@ class Document(Base):
             sqlite_where=text(NEW_DOCUMENT),
             postgresql_where=text(NEW_DOCUMENT),
         ),
+        # The indicator reports ask, for every document of a period, whether it was revoked.
+        Index("ix_documents_revokes", "related_id", sqlite_where=text(REVOKE), postgresql_where=text(REVOKE)),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

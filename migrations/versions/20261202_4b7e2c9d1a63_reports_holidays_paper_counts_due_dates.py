@@ -20,11 +20,21 @@ down_revision: str | None = "e9cdc87af3d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+REVOKE = "business_type = 1 AND kind = 'edoc'"
+
 
 def upgrade() -> None:
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_date", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("steering_type", sa.Integer(), nullable=True))
+        # Whether a document was revoked, for the reports: a small index over revokes only.
+        batch_op.create_index(
+            "ix_documents_revokes",
+            ["related_id"],
+            unique=False,
+            sqlite_where=sa.text(REVOKE),
+            postgresql_where=sa.text(REVOKE),
+        )
 
     op.create_table(
         "holidays",
@@ -64,5 +74,6 @@ def downgrade() -> None:
     op.drop_table("paper_counts")
     op.drop_table("holidays")
     with op.batch_alter_table("documents", schema=None) as batch_op:
+        batch_op.drop_index("ix_documents_revokes")
         batch_op.drop_column("steering_type")
         batch_op.drop_column("due_date")
