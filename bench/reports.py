@@ -80,12 +80,12 @@ SELECT 'd' || i, 'edoc', s.sender || ',2026,' || i || '/BENCH',
        CASE WHEN r3 > 0.95 THEN 1 ELSE 0 END
 FROM generate_series(1, $1::int) AS i,
      LATERAL (SELECT random() + 0 * i AS r, random() + 0 * i AS r2, random() + 0 * i AS r3) AS x,
-     LATERAL (SELECT ($2::text[])[1 + (i * 7919 % array_length($2::text[], 1))] AS sender,
+     LATERAL (SELECT ($2::text[])[1 + (i::bigint * 7919 % array_length($2::text[], 1))] AS sender,
                      $3::timestamptz + ($4::timestamptz - $3::timestamptz) * (i::float8 / $1::int) AS at) AS s;
 
 INSERT INTO deliveries (id, document_id, recipient_code, connector, state, attempt_count, created_at, updated_at)
 SELECT 'l' || substr(d.id, 2) || '-' || k, d.id,
-       ($2::text[])[1 + ((substr(d.id, 2)::int * 104729 + k * 31) % array_length($2::text[], 1))],
+       ($2::text[])[1 + ((substr(d.id, 2)::bigint * 104729 + k * 31) % array_length($2::text[], 1))],
        'inbox',
        CASE WHEN r < 0.015 THEN 'failed' WHEN r < 0.02 THEN 'discarded' WHEN r < 0.03 THEN 'awaiting_pickup'
             ELSE 'delivered' END,
