@@ -15,19 +15,30 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, extract, select
+from sqlalchemy import and_, case, delete, extract, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.agencies.codes import AgencyCode, InvalidAgencyCode
 from app.kit.clock import VIETNAM, utcnow
 from app.kit.errors import BadRequest, NotFound
-from app.models import Agency, AgencyStatus, Holiday, PaperCount
+from app.models import (
+    Agency,
+    AgencyStatus,
+    Delivery,
+    Document,
+    Holiday,
+    MessageKind,
+    PaperCount,
+    StatusReport,
+)
 from app.reports.calendar import DEFAULT_EXCEPTIONS, DayException, WorkingCalendar
 from app.reports.periods import Period
-from app.reports.queries import Facts, collect
+from app.reports.queries import DONE_06, REACHED_03, RECALLED, Facts, collect
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -616,3 +627,162 @@ def read_calendar_csv(text: str, year: int) -> list[DayException]:
     if problems:
         raise ImportFileError("; ".join(problems[:20]))
     return days
+
+
+# --- for the console: trends, rankings, drill-down to documents ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    month: str
+    row: IndicatorRow  # the agency's subtree rolled up, in that month
+
+
+async def monthly_trend(
+    session: AsyncSession,
+    *,
+    period: Period,
+    hub_code: str,
+    agency: str | None = None,
+    as_of: datetime | None = None,
+) -> list[TrendPoint]:
+    """The subtree of `agency` (default: the province) rolled up, month by month over `period`
+    (whole months, at most 36)."""
+    months = period.months()
+    if not months or len(months) > 36:
+        raise BadRequest("a trend covers whole months, at most 36")
+    points = []
+    for month in months:
+        report = await indicator_report(
+            session, period=Period.parse(month), hub_code=hub_code, agency=agency, rollup=True, as_of=as_of
+        )
+        points.append(TrendPoint(month, report.rows[0]))
+    return points
+
+
+def top_rows(rows: Iterable[IndicatorRow], column: str, limit: int = 10) -> list[IndicatorRow]:
+    """The rows with the highest value of a numeric column (e.g. the most overdue agencies); rows
+    without a value or with 0 are left out."""
+    if column not in COLUMNS:
+        raise BadRequest(f"no column {column!r}")
+    ranked = [r for r in rows if isinstance(getattr(r, column), int | float) and getattr(r, column)]
+    return sorted(ranked, key=lambda r: (-getattr(r, column), r.agency))[:limit]
+
+
+class DocumentFilter(StrEnum):
+    """Which of an agency's received documents a drill-down lists (the definitions of the columns
+    of the same names)."""
+
+    RECEIVED = "received"
+    NOT_REGISTERED = "not_registered_03"
+    OVERDUE = "overdue"
+    DIRECTIVES_OPEN = "directives_open"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentLine:
+    """One received document of a drill-down, with how far its recipient got."""
+
+    document_id: str  # the hub's id: GET /api/v1/documents/{id}
+    edxml_document_id: str
+    sender: str
+    subject: str
+    received_at: datetime
+    due_date: date | None
+    steering_type: int | None
+    delivery_state: str
+    registered_03_at: datetime | None
+    completed_06_at: datetime | None
+    withdrawn: bool
+
+
+async def agency_documents(
+    session: AsyncSession,
+    *,
+    agency: str,
+    period: Period,
+    which: DocumentFilter = DocumentFilter.RECEIVED,
+    as_of: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[DocumentLine]:
+    """The new documents `agency` received in `period`, filtered as the report counts them: the
+    drill-down behind a row's figures (newest first)."""
+    as_of = as_of or utcnow()
+    status = (
+        select(
+            StatusReport.delivery_id,
+            func.min(case((StatusReport.status_code.in_(REACHED_03), StatusReport.received_at))).label("t03"),
+            func.min(case((StatusReport.status_code.in_(DONE_06), StatusReport.received_at))).label("t06"),
+            func.max(case((StatusReport.status_code == RECALLED, 1), else_=0)).label("recalled"),
+        )
+        .where(
+            StatusReport.received_at <= as_of,
+            StatusReport.delivery_id.in_(select(Delivery.id).where(Delivery.recipient_code == agency)),
+        )
+        .group_by(StatusReport.delivery_id)
+        .subquery()
+    )
+    revoke = aliased(Document)
+    revoked = (
+        select(revoke.id)
+        .where(
+            revoke.related_id == Document.id,
+            revoke.business_type == 1,
+            revoke.kind == MessageKind.DOCUMENT,
+            revoke.received_at <= as_of,
+        )
+        .exists()
+    )
+    withdrawn = or_(func.coalesce(status.c.recalled, 0) == 1, revoked)
+    query = (
+        select(Document, Delivery.state, status.c.t03, status.c.t06, withdrawn.label("withdrawn"))
+        .join(Delivery, Delivery.document_id == Document.id)
+        .outerjoin(status, status.c.delivery_id == Delivery.id)
+        .where(
+            Delivery.recipient_code == agency,
+            Document.kind == MessageKind.DOCUMENT,
+            Document.business_type == 0,
+            Document.received_at >= period.start,
+            Document.received_at < period.end,
+        )
+        .order_by(Document.received_at.desc(), Document.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    expected = and_(~withdrawn, Delivery.state.not_in(("failed", "discarded")))
+    if which is DocumentFilter.NOT_REGISTERED:
+        query = query.where(expected, status.c.t03.is_(None))
+    elif which is DocumentFilter.OVERDUE:
+        today = as_of.astimezone(VIETNAM).date()
+        query = query.where(expected, Document.due_date < today, status.c.t06.is_(None))
+    elif which is DocumentFilter.DIRECTIVES_OPEN:
+        query = query.where(expected, Document.steering_type == 1, status.c.t06.is_(None))
+    elif which is DocumentFilter.FAILED:
+        query = query.where(Delivery.state == "failed")
+    return [
+        DocumentLine(
+            document_id=document.id,
+            edxml_document_id=document.edxml_document_id,
+            sender=document.sender_code,
+            subject=document.subject,
+            received_at=document.received_at,
+            due_date=document.due_date,
+            steering_type=document.steering_type,
+            delivery_state=state,
+            registered_03_at=_aware(t03),
+            completed_06_at=_aware(t06),
+            withdrawn=bool(is_withdrawn),
+        )
+        for document, state, t03, t06, is_withdrawn in await session.execute(query)
+    ]
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A timestamp from an aggregate (SQLite gives it back as text, without the column's type)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -10,15 +10,20 @@ from datetime import date
 import pytest
 from support.traffic import Traffic, vn
 
+from app.kit.clock import VIETNAM
 from app.kit.db import Database
 from app.reports.calendar import DayException
 from app.reports.periods import Period
 from app.reports.service import (
+    DocumentFilter,
     IndicatorRow,
     PaperEntry,
+    agency_documents,
     indicator_report,
+    monthly_trend,
     set_paper_counts,
     set_year_exceptions,
+    top_rows,
 )
 
 HUB = "000.00.00.H62"
@@ -169,3 +174,42 @@ async def test_paper_counts_and_the_electronic_share(traffic: Database) -> None:
     assert rolled.rows[0].electronic_share is None
     assert rolled.rows[0].electronic_share_source.startswith("no paper count entered for")
     assert "whole months" in by_code(ranged.rows)[SENDER].electronic_share_source
+
+
+async def test_drill_down_trend_and_ranking(traffic: Database) -> None:
+    november = Period.parse("2026-11")
+    async with traffic.reading() as session:
+
+        async def subjects(which: DocumentFilter) -> list[str]:
+            lines = await agency_documents(session, agency=R, period=november, which=which, as_of=AS_OF)
+            return [line.received_at.astimezone(VIETNAM).strftime("%d %H:%M") for line in lines]
+
+        assert await subjects(DocumentFilter.RECEIVED) == [
+            "19 09:00",
+            "10 09:00",
+            "05 09:00",
+            "04 10:00",
+            "04 08:00",
+            "03 08:00",
+            "02 09:00",
+        ]
+        assert await subjects(DocumentFilter.OVERDUE) == ["02 09:00"]
+        assert await subjects(DocumentFilter.NOT_REGISTERED) == ["10 09:00", "02 09:00"]
+        assert await subjects(DocumentFilter.DIRECTIVES_OPEN) == ["04 10:00"]
+        assert await subjects(DocumentFilter.FAILED) == ["05 09:00"]
+        [first] = await agency_documents(session, agency=R, period=november, as_of=AS_OF, limit=1)
+        assert first.registered_03_at == vn("2026-11-23 09:00") and first.completed_06_at == vn(
+            "2026-11-25 16:00"
+        )
+        revoked = await agency_documents(session, agency=R, period=november, as_of=AS_OF)
+        assert [line.withdrawn for line in revoked].count(True) == 1
+
+        trend = await monthly_trend(session, period=Period.parse("2026-Q4"), hub_code=HUB, as_of=AS_OF)
+        assert [(point.month, point.row.received) for point in trend] == [
+            ("2026-10", 1),
+            ("2026-11", 11),
+            ("2026-12", 0),
+        ]
+        report = await indicator_report(session, period=november, hub_code=HUB, as_of=AS_OF)
+    assert [row.agency for row in top_rows(report.rows, "overdue")] == [R]
+    assert [row.agency for row in top_rows(report.rows, "received", limit=2)] == [R, SUCCESSOR]
