@@ -7,7 +7,7 @@ import asyncio
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from app.audit.log import record_admin_action
 from app.auth.deps import AdminPrincipal, StaffPrincipal
@@ -15,7 +15,7 @@ from app.kit.deps import ReadingSessionDep, SessionDep, SettingsDep
 from app.kit.errors import BadRequest
 from app.reports.calendar import DayException
 from app.reports.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
-from app.reports.periods import InvalidPeriod, Period
+from app.reports.periods import FIRST_YEAR, LAST_YEAR, InvalidPeriod, Period
 from app.reports.schemas import (
     CalendarDay,
     CalendarYearIn,
@@ -36,6 +36,8 @@ from app.reports.service import (
 )
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+Year = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)]
 
 
 def period_of(period: str | None, since: date | None, until: date | None) -> Period:
@@ -139,7 +141,7 @@ async def enter_paper_counts(
 
 
 @router.get("/holidays/{year}", response_model=CalendarYearOut)
-async def get_holidays(session: ReadingSessionDep, _principal: StaffPrincipal, year: int) -> CalendarYearOut:
+async def get_holidays(session: ReadingSessionDep, _principal: StaffPrincipal, year: Year) -> CalendarYearOut:
     """The working calendar's exceptions for a year, and whether they were set or are the defaults."""
     days, source = await year_exceptions(session, year)
     return CalendarYearOut(
@@ -151,7 +153,7 @@ async def get_holidays(session: ReadingSessionDep, _principal: StaffPrincipal, y
 
 @router.put("/holidays/{year}", response_model=CalendarYearOut)
 async def set_holidays(
-    session: SessionDep, principal: AdminPrincipal, year: int, body: CalendarYearIn
+    session: SessionDep, principal: AdminPrincipal, year: Year, body: CalendarYearIn
 ) -> CalendarYearOut:
     """Replace the year's holidays and worked weekend days (an empty list restores the defaults)."""
     days = [DayException(d.day, d.name, d.working) for d in body.days]

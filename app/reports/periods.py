@@ -17,8 +17,17 @@ _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 _YEAR = re.compile(r"(\d{4})")
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # what a report of this hub can be about
+MAX_DAYS = 3 * 366  # the longest range of days a report covers
+
+
 class InvalidPeriod(ValueError):
     """The text is not a period this module knows."""
+
+
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidPeriod(f"year {year} is outside {FIRST_YEAR}-{LAST_YEAR}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +40,15 @@ class Period:
     def parse(cls, text: str) -> Period:
         if match := _MONTH.fullmatch(text):
             year, month = int(match[1]), int(match[2])
+            _check_year(year)
             return cls(text, date(year, month, 1), _month_start(year, month + 1))
         if match := _QUARTER.fullmatch(text):
             year, quarter = int(match[1]), int(match[2])
+            _check_year(year)
             return cls(text, date(year, 3 * quarter - 2, 1), _month_start(year, 3 * quarter + 1))
         if match := _YEAR.fullmatch(text):
             year = int(match[1])
+            _check_year(year)
             return cls(text, date(year, 1, 1), date(year + 1, 1, 1))
         raise InvalidPeriod(f"period {text!r} is not YYYY-MM, YYYY-Qn or YYYY")
 
@@ -45,6 +57,10 @@ class Period:
         """The days from `since` to `until`, both included."""
         if until < since:
             raise InvalidPeriod(f"until {until} is before since {since}")
+        _check_year(since.year)
+        _check_year(until.year)
+        if (until - since).days >= MAX_DAYS:
+            raise InvalidPeriod(f"a range covers at most {MAX_DAYS} days")
         return cls(f"{since.isoformat()}..{until.isoformat()}", since, until + timedelta(days=1))
 
     @property

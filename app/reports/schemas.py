@@ -24,7 +24,9 @@ class IndicatorReportOut(BaseModel):
 class PaperCountIn(BaseModel):
     agency: str = Field(max_length=35)
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
-    paper_sent: int = Field(ge=0, description="documents the agency sent on paper in the month")
+    paper_sent: int = Field(
+        ge=0, le=10_000_000, description="documents the agency sent on paper in the month"
+    )
     source: str = Field(default="", max_length=300, description="where the figure comes from")
 
 

@@ -37,7 +37,7 @@ from app.models import (
     StatusReport,
 )
 from app.reports.calendar import DEFAULT_EXCEPTIONS, DayException, WorkingCalendar
-from app.reports.periods import Period
+from app.reports.periods import MAX_DAYS, Period
 from app.reports.queries import DONE_06, REACHED_03, RECALLED, Facts, collect
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -236,8 +236,8 @@ async def set_paper_counts(session: AsyncSession, entries: Sequence[PaperEntry],
             raise BadRequest(f"{entry.agency_code} is not in the agency directory")
         if not _MONTH.fullmatch(entry.month):
             raise BadRequest(f"paper counts are monthly: {entry.month!r} is not YYYY-MM")
-        if entry.paper_sent < 0:
-            raise BadRequest(f"{entry.agency_code} {entry.month}: a count cannot be negative")
+        if not 0 <= entry.paper_sent <= 10_000_000:
+            raise BadRequest(f"{entry.agency_code} {entry.month}: a count is between 0 and 10,000,000")
     for entry in entries:
         await session.merge(
             PaperCount(
@@ -358,6 +358,8 @@ async def indicator_report(
         raise NotFound(f"no agency {root} in the directory")
 
     as_of_day = as_of.astimezone(VIETNAM).date()
+    if as_of < period.start or (as_of_day - period.last).days > MAX_DAYS:
+        raise BadRequest(f"as_of must be after the period's start and at most {MAX_DAYS} days after its end")
     last_day = max(period.last, as_of_day)
     calendar = await working_calendar(session, range(period.first.year, last_day.year + 1))
     facts_by_code = await collect(
@@ -589,7 +591,7 @@ def read_paper_csv(text: str) -> list[PaperEntry]:
         month, count = get("month"), get("paper_sent")
         if not _MONTH.fullmatch(month):
             problems.append(f"line {number}: month {month!r} is not YYYY-MM")
-        if not count.isdigit():
+        if not count.isdigit() or len(count) > 8:
             problems.append(f"line {number}: paper_sent {count!r} is not a whole number")
         if not get("agency"):
             problems.append(f"line {number}: no agency code")

@@ -69,7 +69,9 @@ def test_periods() -> None:
     assert Period.between(date(2026, 11, 2), date(2026, 11, 30)).months() is None
     assert Period.parse("2026-11").start.isoformat() == "2026-11-01T00:00:00+07:00"
     assert previous_month(date(2027, 1, 5)).label == "2026-12"
-    for bad in ("2026-13", "2026-Q5", "26", "2026-1", "2026-11-01"):
+    with pytest.raises(InvalidPeriod):
+        Period.between(date(2020, 1, 1), date(2026, 1, 1))  # longer than 3 years
+    for bad in ("2026-13", "2026-Q5", "26", "2026-1", "2026-11-01", "0000", "9999-12"):
         with pytest.raises(InvalidPeriod):
             Period.parse(bad)
 
