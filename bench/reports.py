@@ -15,7 +15,9 @@ report reads them):
   one for 30 % (97 % delivered, 1.5 % failed, 0.5 % discarded, the rest waiting);
 - for each delivered copy, status messages 01 (90 %), 03 (85 %, within 6 days) and 06 (60 %, within
   23 days), each one a status-message document with its delivery back to the sender and its entry on
-  the timeline, as the hub stores them.
+  the timeline, as the hub stores them;
+- every table written in time order, with time-ordered ids, as the hub writes them (its ids are
+  UUIDv7-shaped), so the rows of one month are near each other.
 
 Then, `--repeat` times each: the monthly report of November for the province rolled up (one row for
 the province and one per sở/district) and per agency, and the year's report per agency written as
@@ -67,58 +69,77 @@ def directory() -> list[tuple[str, str, str | None, str, str | None]]:
 SEED = """
 SET session_replication_role = replica;
 SELECT setseed(0.42);
-INSERT INTO documents (id, kind, edxml_document_id, business_type, related_id, sender_code, subject,
-    code_number, code_notation, received_at, original_sha256, sealed_sha256, sender_signature,
-    received_via, due_date, steering_type)
-SELECT 'd' || i, 'edoc', s.sender || ',2026,' || i || '/BENCH',
-       CASE WHEN r < 0.005 THEN 1 WHEN r < 0.025 THEN 2 WHEN r < 0.03 THEN 3 ELSE 0 END,
-       CASE WHEN r < 0.03 AND i > 1000 THEN 'd' || (i - 1000) END,
-       s.sender, 'bench', (i % 100000)::text, 'BENCH', s.at,
-       md5(i::text) || md5('o' || i), md5(i::text) || md5('s' || i), 'absent',
-       CASE WHEN r2 < 0.8 THEN 'api' WHEN r2 < 0.95 THEN 'vxp' ELSE 'axis' END,
-       CASE WHEN r3 < 0.3 THEN (s.at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date + 10 END,
-       CASE WHEN r3 > 0.95 THEN 1 ELSE 0 END
+CREATE TEMP TABLE seed_documents AS
+SELECT to_char(s.at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 'd' || i AS id, 'edoc'::text AS kind, s.sender || ',2026,' || i || '/BENCH' AS edxml_document_id,
+       CASE WHEN r < 0.005 THEN 1 WHEN r < 0.025 THEN 2 WHEN r < 0.03 THEN 3 ELSE 0 END AS business_type,
+       NULL::text AS related_id, CASE WHEN r < 0.03 AND i > 1000 THEN i - 1000 END AS related_n,
+       s.sender AS sender_code, s.at AS received_at,
+       md5(i::text) || md5('o' || i) AS original_sha256, md5(i::text) || md5('s' || i) AS sealed_sha256,
+       'absent'::text AS sender_signature,
+       CASE WHEN r2 < 0.8 THEN 'api' WHEN r2 < 0.95 THEN 'vxp' ELSE 'axis' END AS received_via,
+       CASE WHEN r3 < 0.3 THEN (s.at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date + 10 END AS due_date,
+       CASE WHEN r3 > 0.95 THEN 1 ELSE 0 END AS steering_type, i AS n
 FROM generate_series(1, $1::int) AS i,
      LATERAL (SELECT random() + 0 * i AS r, random() + 0 * i AS r2, random() + 0 * i AS r3) AS x,
      LATERAL (SELECT ($2::text[])[1 + (i::bigint * 7919 % array_length($2::text[], 1))] AS sender,
                      $3::timestamptz + ($4::timestamptz - $3::timestamptz) * (i::float8 / $1::int) AS at) AS s;
 
-INSERT INTO deliveries (id, document_id, recipient_code, connector, state, attempt_count, created_at, updated_at)
-SELECT 'l' || substr(d.id, 2) || '-' || k, d.id,
-       ($2::text[])[1 + ((substr(d.id, 2)::bigint * 104729 + k * 31) % array_length($2::text[], 1))],
-       'inbox',
+UPDATE seed_documents d SET related_id = o.id FROM seed_documents o WHERE o.n = d.related_n;
+
+CREATE TEMP TABLE seed_deliveries AS
+SELECT to_char(d.received_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 'l' || d.n || '-' || k AS id,
+       d.id AS document_id,
+       ($2::text[])[1 + ((d.n::bigint * 104729 + k * 31) % array_length($2::text[], 1))] AS recipient_code,
        CASE WHEN r < 0.015 THEN 'failed' WHEN r < 0.02 THEN 'discarded' WHEN r < 0.03 THEN 'awaiting_pickup'
-            ELSE 'delivered' END,
-       1, d.received_at, d.received_at
-FROM documents d
-CROSS JOIN LATERAL generate_series(1, CASE WHEN substr(d.id, 2)::int % 10 < 3 THEN 2 ELSE 1 END) AS k
-CROSS JOIN LATERAL (SELECT random() + 0 * k AS r) AS x
-WHERE d.kind = 'edoc';
+            ELSE 'delivered' END AS state,
+       d.received_at AS created_at, d.sender_code
+FROM seed_documents d
+CROSS JOIN LATERAL generate_series(1, CASE WHEN d.n % 10 < 3 THEN 2 ELSE 1 END) AS k
+CROSS JOIN LATERAL (SELECT random() + 0 * k AS r) AS x;
 
 CREATE TEMP TABLE seed_statuses AS
 SELECT row_number() OVER () AS n, dl.id AS delivery_id, dl.document_id, dl.recipient_code,
-       doc.sender_code, v.code, v.at
-FROM deliveries dl
-JOIN documents doc ON doc.id = dl.document_id
+       dl.sender_code, v.code, v.at
+FROM seed_deliveries dl
 CROSS JOIN LATERAL (VALUES
-    ('01', doc.received_at + interval '1 hour' * (random() * 4), random() < 0.90),
-    ('03', doc.received_at + interval '1 day' * (random() * 6), random() < 0.85),
-    ('06', doc.received_at + interval '1 day' * (6 + random() * 17), random() < 0.60)
+    ('01', dl.created_at + interval '1 hour' * (random() * 4), random() < 0.90),
+    ('03', dl.created_at + interval '1 day' * (random() * 6), random() < 0.85),
+    ('06', dl.created_at + interval '1 day' * (6 + random() * 17), random() < 0.60)
 ) AS v(code, at, keep)
 WHERE dl.state = 'delivered' AND v.keep;
 
 INSERT INTO documents (id, kind, edxml_document_id, business_type, related_id, sender_code, subject,
-    code_number, code_notation, received_at, original_sha256, sealed_sha256, sender_signature, received_via)
-SELECT 's' || n, 'status', 'status ' || document_id, 0, document_id, recipient_code, 'status', '1', 'BENCH',
-       at, md5('m' || n) || md5('t' || n), md5('m' || n) || md5('u' || n), 'not-checked', 'api'
-FROM seed_statuses;
+    code_number, code_notation, received_at, original_sha256, sealed_sha256, sender_signature,
+    received_via, due_date, steering_type)
+SELECT id, kind, edxml_document_id, business_type, related_id, sender_code, 'bench', '1', 'BENCH', received_at,
+       original_sha256, sealed_sha256, sender_signature, received_via, due_date, steering_type
+FROM (
+  SELECT id, kind, edxml_document_id, business_type, related_id, sender_code, received_at, original_sha256,
+         sealed_sha256, sender_signature, received_via, due_date, steering_type FROM seed_documents
+  UNION ALL
+  SELECT to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 's' || n, 'status', 'status ' || document_id,
+         0, document_id, recipient_code, at,
+         md5('m' || n) || md5('t' || n), md5('m' || n) || md5('u' || n), 'not-checked', 'api', NULL, NULL
+  FROM seed_statuses
+) AS everything
+ORDER BY received_at;
 
 INSERT INTO deliveries (id, document_id, recipient_code, connector, state, attempt_count, created_at, updated_at)
-SELECT 'm' || n, 's' || n, sender_code, 'inbox', 'delivered', 1, at, at FROM seed_statuses;
+SELECT id, document_id, recipient_code, 'inbox', state, 1, created_at, created_at
+FROM (
+  SELECT id, document_id, recipient_code, state, created_at FROM seed_deliveries
+  UNION ALL
+  SELECT to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 'm' || n,
+         to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 's' || n, sender_code, 'delivered', at
+  FROM seed_statuses
+) AS everything
+ORDER BY created_at;
 
 INSERT INTO status_reports (document_id, delivery_id, message_id, reporter_code, status_code, description,
     reported_at, received_at)
-SELECT document_id, delivery_id, 's' || n, recipient_code, code, '', '', at FROM seed_statuses;
+SELECT document_id, delivery_id, to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 's' || n, recipient_code,
+       code, '', '', at
+FROM seed_statuses ORDER BY at;
 """
 
 

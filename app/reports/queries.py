@@ -95,11 +95,13 @@ async def collect(
         # These few queries are short (well under a second a month) but look expensive to the planner,
         # whose JIT compilation would then cost seconds. Reset on the pooled connection afterwards.
         await session.execute(text("SET jit = off"))
+        await session.execute(text("SET work_mem = '64MB'"))  # the period's aggregates in memory
     try:
         return await _collect(session, start=start, end=end, as_of=as_of, working_index=working_index)
     finally:
         if postgres:
             await session.execute(text("RESET jit"))
+            await session.execute(text("RESET work_mem"))
 
 
 async def _collect(
@@ -188,7 +190,8 @@ s AS (
          min(CASE WHEN sr.status_code IN ({_codes(DONE_06)}) THEN sr.received_at END) AS t06,
          max(CASE WHEN sr.status_code = '{RECALLED}' THEN 1 ELSE 0 END) AS recalled
   FROM status_reports sr JOIN documents o ON o.id = sr.document_id
-  WHERE o.received_at >= :start AND o.received_at < :end AND sr.received_at <= :as_of
+  WHERE o.received_at >= :start AND o.received_at < :end AND o.kind = 'edoc' AND o.business_type = 0
+    AND sr.received_at >= :start AND sr.received_at <= :as_of
   GROUP BY sr.delivery_id
 ),
 f AS (
