@@ -43,11 +43,11 @@ from stack import POSTGRES, REPO, Postgres, fresh_database, sqlalchemy_url
 
 sys.path.insert(0, str(REPO))
 
-from app.kit.db import Database  # noqa: E402
-from app.kit.migrate import upgrade  # noqa: E402
-from app.reports.export import to_xlsx  # noqa: E402
-from app.reports.periods import Period  # noqa: E402
-from app.reports.service import indicator_report  # noqa: E402
+from app.kit.db import Database
+from app.kit.migrate import upgrade
+from app.reports.export import to_xlsx
+from app.reports.periods import Period
+from app.reports.service import indicator_report
 
 PROVINCE = "000.00.00.H62"
 
@@ -62,7 +62,9 @@ def directory() -> list[tuple[str, str, str | None, str, str | None]]:
         code = f"000.00.{district}.H62"
         rows.append((code, f"UBND huyện {district}", PROVINCE, "active", None))
         for commune in range(1, 21):
-            rows.append((f"000.{commune:02d}.{district}.H62", f"UBND xã {commune}/{district}", code, "active", None))
+            rows.append(
+                (f"000.{commune:02d}.{district}.H62", f"UBND xã {commune}/{district}", code, "active", None)
+            )
     return rows
 
 
@@ -70,7 +72,8 @@ SEED = """
 SET session_replication_role = replica;
 SELECT setseed(0.42);
 CREATE TEMP TABLE seed_documents AS
-SELECT to_char(s.at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 'd' || i AS id, 'edoc'::text AS kind, s.sender || ',2026,' || i || '/BENCH' AS edxml_document_id,
+SELECT to_char(s.at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 'd' || i AS id, 'edoc'::text AS kind,
+       s.sender || ',2026,' || i || '/BENCH' AS edxml_document_id,
        CASE WHEN r < 0.005 THEN 1 WHEN r < 0.025 THEN 2 WHEN r < 0.03 THEN 3 ELSE 0 END AS business_type,
        NULL::text AS related_id, CASE WHEN r < 0.03 AND i > 1000 THEN i - 1000 END AS related_n,
        s.sender AS sender_code, s.at AS received_at,
@@ -82,7 +85,8 @@ SELECT to_char(s.at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 'd' || i AS id,
 FROM generate_series(1, $1::int) AS i,
      LATERAL (SELECT random() + 0 * i AS r, random() + 0 * i AS r2, random() + 0 * i AS r3) AS x,
      LATERAL (SELECT ($2::text[])[1 + (i::bigint * 7919 % array_length($2::text[], 1))] AS sender,
-                     $3::timestamptz + ($4::timestamptz - $3::timestamptz) * (i::float8 / $1::int) AS at) AS s;
+                     $3::timestamptz + ($4::timestamptz - $3::timestamptz) * (i::float8 / $1::int) AS at
+             ) AS s;
 
 UPDATE seed_documents d SET related_id = o.id FROM seed_documents o WHERE o.n = d.related_n;
 
@@ -111,7 +115,8 @@ WHERE dl.state = 'delivered' AND v.keep;
 INSERT INTO documents (id, kind, edxml_document_id, business_type, related_id, sender_code, subject,
     code_number, code_notation, received_at, original_sha256, sealed_sha256, sender_signature,
     received_via, due_date, steering_type)
-SELECT id, kind, edxml_document_id, business_type, related_id, sender_code, 'bench', '1', 'BENCH', received_at,
+SELECT id, kind, edxml_document_id, business_type, related_id, sender_code, 'bench', '1', 'BENCH',
+       received_at,
        original_sha256, sealed_sha256, sender_signature, received_via, due_date, steering_type
 FROM (
   SELECT id, kind, edxml_document_id, business_type, related_id, sender_code, received_at, original_sha256,
@@ -124,7 +129,8 @@ FROM (
 ) AS everything
 ORDER BY received_at;
 
-INSERT INTO deliveries (id, document_id, recipient_code, connector, state, attempt_count, created_at, updated_at)
+INSERT INTO deliveries (id, document_id, recipient_code, connector, state, attempt_count, created_at,
+    updated_at)
 SELECT id, document_id, recipient_code, 'inbox', state, 1, created_at, created_at
 FROM (
   SELECT id, document_id, recipient_code, state, created_at FROM seed_deliveries
@@ -137,7 +143,8 @@ ORDER BY created_at;
 
 INSERT INTO status_reports (document_id, delivery_id, message_id, reporter_code, status_code, description,
     reported_at, received_at)
-SELECT document_id, delivery_id, to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 's' || n, recipient_code,
+SELECT document_id, delivery_id, to_char(at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || 's' || n,
+       recipient_code,
        code, '', '', at
 FROM seed_statuses ORDER BY at;
 """
@@ -147,8 +154,8 @@ async def seed(dsn: str, documents: int, year: int) -> dict[str, Any]:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.executemany(
-            "INSERT INTO agencies (code, name, parent_code, status, successor_code, signature_policy, source, "
-            "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'optional', 'local', now(), now())",
+            "INSERT INTO agencies (code, name, parent_code, status, successor_code, signature_policy, "
+            "source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'optional', 'local', now(), now())",
             directory(),
         )
         senders = [code for code, _, _, status, _ in directory() if status == "active"]
@@ -173,7 +180,9 @@ async def seed(dsn: str, documents: int, year: int) -> dict[str, Any]:
             table: await connection.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 (fixed names)
             for table in ("documents", "deliveries", "status_reports")
         }
-        counts["edoc_documents"] = await connection.fetchval("SELECT count(*) FROM documents WHERE kind = 'edoc'")
+        counts["edoc_documents"] = await connection.fetchval(
+            "SELECT count(*) FROM documents WHERE kind = 'edoc'"
+        )
         counts["database_mb"] = round(
             await connection.fetchval("SELECT pg_database_size(current_database())") / 2**20
         )
@@ -193,13 +202,17 @@ async def measure(url: str, year: int, repeat: int) -> dict[str, Any]:
         for _ in range(repeat):
             async with database.reading() as session:
                 started = time.perf_counter()
-                rolled = await indicator_report(session, period=month, hub_code=PROVINCE, rollup=True, as_of=as_of)
+                rolled = await indicator_report(
+                    session, period=month, hub_code=PROVINCE, rollup=True, as_of=as_of
+                )
                 timings["month_rollup"].append(time.perf_counter() - started)
                 started = time.perf_counter()
                 per_agency = await indicator_report(session, period=month, hub_code=PROVINCE, as_of=as_of)
                 timings["month_per_agency"].append(time.perf_counter() - started)
                 started = time.perf_counter()
-                year_report = await indicator_report(session, period=whole_year, hub_code=PROVINCE, as_of=as_of)
+                year_report = await indicator_report(
+                    session, period=whole_year, hub_code=PROVINCE, as_of=as_of
+                )
                 workbook = to_xlsx(year_report)
                 timings["year_xlsx"].append(time.perf_counter() - started)
             province = rolled.rows[0]
@@ -246,7 +259,9 @@ async def is_empty(dsn: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--year", type=int, default=2026)
     parser.add_argument("--repeat", type=int, default=3)
