@@ -20,7 +20,7 @@ from app.documents.endpoints import router as documents_router
 from app.kit.db import Database
 from app.kit.errors import ServiceUnavailable, install_error_handlers
 from app.kit.secrets import load_master_key
-from app.reports.dispatch import MonthlyReports
+from app.reports.dispatch import MonthlyReports, Snapshots
 from app.reports.endpoints import router as reports_router
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.report_schedule_to:
                 reports = MonthlyReports(database, settings, sealer=lambda: app.state.sealer)
                 tasks.append(asyncio.create_task(reports.run()))
+            if settings.report_snapshot_seconds > 0:
+                tasks.append(asyncio.create_task(Snapshots(database, settings).run()))
             try:
                 yield
             finally:

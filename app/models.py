@@ -417,3 +417,15 @@ class ReportDispatch(Base):
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))
     sent_by: Mapped[str] = mapped_column(String(200))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReportSnapshot(Base):
+    """The per-agency facts of one report period, computed in the background (app.reports), so that
+    reading a report does not recount a month or a year of traffic."""
+
+    __tablename__ = "report_snapshots"
+
+    period: Mapped[str] = mapped_column(String(30), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)  # statuses counted up to here
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

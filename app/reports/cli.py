@@ -81,6 +81,30 @@ def show(
         typer.echo(f"{len(report.rows)} rows written to {output}", err=True)
 
 
+@report_app.command("refresh")
+def refresh(
+    period: Annotated[
+        list[str] | None, typer.Option(help="YYYY-MM, YYYY-Qn or YYYY (repeatable; default: the recent ones)")
+    ] = None,
+) -> None:
+    """Recount periods now and keep the figures as their snapshots (what the gateways do hourly)."""
+    from app.kit.cli import run_in_transaction
+    from app.kit.clock import vietnam_now
+    from app.reports.service import refresh_snapshot, snapshot_periods
+
+    periods = [_period(p) for p in period] if period else snapshot_periods(vietnam_now().date())
+
+    async def work(session: AsyncSession, _settings: Settings) -> list[str]:
+        done = []
+        for each in periods:
+            agencies = await refresh_snapshot(session, each)
+            done.append(f"{each.label}: {agencies} agencies")
+        return done
+
+    for line in run_in_transaction(work):
+        typer.echo(line)
+
+
 @report_app.command("send")
 def send(
     period: Annotated[str, typer.Option(help="the month, YYYY-MM")],

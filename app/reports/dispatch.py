@@ -29,7 +29,7 @@ from app.kit.lease import hold, holder_name
 from app.models import Agency, AgencyStatus, Channel, ReportDispatch
 from app.reports.export import XLSX_MEDIA_TYPE, to_xlsx
 from app.reports.periods import Period, previous_month
-from app.reports.service import IndicatorReport, indicator_report
+from app.reports.service import IndicatorReport, indicator_report, refresh_snapshot, snapshot_periods
 from app.sealing.seal import Sealer
 
 log = logging.getLogger(__name__)
@@ -211,3 +211,38 @@ class MonthlyReports:
                 continue
             log.info("sent the indicator report for %s to %s", period.label, recipient)
         return sent
+
+
+class Snapshots:
+    """The gateway's background task that keeps the recent periods' snapshots fresh, so reading a
+    report of a month or a year does not recount it (one replica at a time)."""
+
+    LEASE = "reports.snapshots"
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self.holder = holder_name()
+
+    async def run(self) -> None:
+        interval = self.settings.report_snapshot_seconds
+        while True:
+            # The first round waits one interval: a gateway that starts answers from the tables.
+            await asyncio.sleep(interval)
+            try:
+                await self.round()
+            except Exception:  # logged and retried next time; it never stops the gateway
+                log.exception("report snapshot round failed")
+
+    async def round(self, now: datetime | None = None) -> list[str]:
+        """Refresh the snapshots now (if this replica holds the lease); returns the periods done."""
+        interval = self.settings.report_snapshot_seconds
+        if not await hold(self.database, self.LEASE, self.holder, seconds=interval * 2):
+            return []
+        today = (now or utcnow()).astimezone(VIETNAM).date()
+        done = []
+        for period in snapshot_periods(today):
+            async with self.database.transaction() as session:
+                await refresh_snapshot(session, period, as_of=now)
+            done.append(period.label)
+        return done

@@ -68,7 +68,13 @@ async def indicators(
     until: Annotated[date | None, Query(description="last day, included")] = None,
     agency: Annotated[str | None, Query(max_length=35, description="the subtree of this agency")] = None,
     rollup: Annotated[bool, Query(description="one row for the subtree, then one per child")] = False,
-    as_of: Annotated[datetime | None, Query(description="count statuses up to (default: now)")] = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(
+            description="count from the tables, statuses up to this time "
+            "(default: the recent snapshot, or now)"
+        ),
+    ] = None,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response | IndicatorReportOut:
     """The indicators of a period per agency, or rolled up over the code hierarchy."""
@@ -81,6 +87,7 @@ async def indicators(
         agency=agency,
         rollup=rollup,
         as_of=as_of,
+        snapshot_max_age=settings.report_snapshot_max_age,
     )
     stem = f"indicators-{report.period.label}-{report.scope}".replace("..", "_")
     if format == "csv":

@@ -55,6 +55,27 @@ class Facts:
         self.days_to_03.update(other.days_to_03)
         self.days_to_06.update(other.days_to_06)
 
+    def to_json(self) -> dict[str, dict[str, int]]:
+        return {
+            "sent": dict(self.sent),
+            "received": dict(self.received),
+            "delivery_states": dict(self.delivery_states),
+            "handling": dict(self.handling),
+            "days_to_03": {str(k): v for k, v in self.days_to_03.items()},
+            "days_to_06": {str(k): v for k, v in self.days_to_06.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, dict[str, int]]) -> Facts:
+        return cls(
+            sent=Counter(data["sent"]),
+            received=Counter(data["received"]),
+            delivery_states=Counter(data["delivery_states"]),
+            handling=Counter(data["handling"]),
+            days_to_03=Counter({int(k): v for k, v in data["days_to_03"].items()}),
+            days_to_06=Counter({int(k): v for k, v in data["days_to_06"].items()}),
+        )
+
     @property
     def has_traffic(self) -> bool:
         return bool(self.sent) or bool(self.received)

@@ -34,10 +34,11 @@ from app.models import (
     Holiday,
     MessageKind,
     PaperCount,
+    ReportSnapshot,
     StatusReport,
 )
 from app.reports.calendar import DEFAULT_EXCEPTIONS, DayException, WorkingCalendar
-from app.reports.periods import MAX_DAYS, Period
+from app.reports.periods import MAX_DAYS, Period, previous_month
 from app.reports.queries import DONE_06, REACHED_03, RECALLED, Facts, collect
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -336,6 +337,53 @@ def province_root(hub_code: str) -> str:
 # --- the report -----------------------------------------------------------------------------------
 
 
+async def _calendar_for(session: AsyncSession, period: Period, as_of: datetime) -> WorkingCalendar:
+    as_of_day = as_of.astimezone(VIETNAM).date()
+    if as_of < period.start or (as_of_day - period.last).days > MAX_DAYS:
+        raise BadRequest(f"as_of must be after the period's start and at most {MAX_DAYS} days after its end")
+    return await working_calendar(session, range(period.first.year, max(period.last, as_of_day).year + 1))
+
+
+async def period_facts(
+    session: AsyncSession, period: Period, as_of: datetime
+) -> tuple[dict[str, Facts], WorkingCalendar]:
+    """Every agency's facts in `period`, counted now from the tables, and the calendar used."""
+    calendar = await _calendar_for(session, period, as_of)
+    last_day = max(period.last, as_of.astimezone(VIETNAM).date())
+    facts = await collect(
+        session,
+        start=period.start,
+        end=period.end,
+        as_of=as_of,
+        working_index=calendar.index(period.first, last_day),
+    )
+    return facts, calendar
+
+
+async def refresh_snapshot(session: AsyncSession, period: Period, *, as_of: datetime | None = None) -> int:
+    """Count the period's facts now and keep them as its snapshot; returns the agencies counted."""
+    as_of = as_of or utcnow()
+    facts, _ = await period_facts(session, period, as_of)
+    await session.merge(
+        ReportSnapshot(
+            period=period.label,
+            as_of=as_of,
+            facts={code: f.to_json() for code, f in facts.items()},
+            computed_at=utcnow(),
+        )
+    )
+    await session.flush()
+    return len(facts)
+
+
+def snapshot_periods(today: date) -> list[Period]:
+    """The periods the background keeps snapshots of: this month and the previous one, this quarter,
+    this year (Vietnam dates)."""
+    month = Period.parse(f"{today.year:04d}-{today.month:02d}")
+    quarter = Period.parse(f"{today.year:04d}-Q{(today.month - 1) // 3 + 1}")
+    return [month, previous_month(today), quarter, Period.parse(f"{today.year:04d}")]
+
+
 async def indicator_report(
     session: AsyncSession,
     *,
@@ -344,31 +392,32 @@ async def indicator_report(
     agency: str | None = None,
     rollup: bool = False,
     as_of: datetime | None = None,
+    snapshot_max_age: float = 0,
 ) -> IndicatorReport:
     """The indicators of `period` for the subtree of `agency` (default: the province of the hub).
 
     Not rolled up: one row per agency of the subtree. Rolled up: the subtree as one row, then one
     row per direct child's subtree (a district with its communes, a sở, …). Statuses and revokes are
-    counted up to `as_of` (default: now)."""
-    as_of = as_of or utcnow()
+    counted up to `as_of` (default: now). Without `as_of`, the period's snapshot is used when one
+    was computed less than `snapshot_max_age` seconds ago; the report's `as_of` is then the
+    snapshot's."""
+    snapshot = None
+    if as_of is None and snapshot_max_age > 0:
+        snapshot = await session.get(ReportSnapshot, period.label)
+        if snapshot is not None and (utcnow() - snapshot.computed_at).total_seconds() > snapshot_max_age:
+            snapshot = None
+    as_of = snapshot.as_of if snapshot is not None else (as_of or utcnow())
     agencies = list(await session.scalars(select(Agency)))
     nodes = _tree(agencies)
     root = agency or province_root(hub_code)
     if root not in nodes:
         raise NotFound(f"no agency {root} in the directory")
 
-    as_of_day = as_of.astimezone(VIETNAM).date()
-    if as_of < period.start or (as_of_day - period.last).days > MAX_DAYS:
-        raise BadRequest(f"as_of must be after the period's start and at most {MAX_DAYS} days after its end")
-    last_day = max(period.last, as_of_day)
-    calendar = await working_calendar(session, range(period.first.year, last_day.year + 1))
-    facts_by_code = await collect(
-        session,
-        start=period.start,
-        end=period.end,
-        as_of=as_of,
-        working_index=calendar.index(period.first, last_day),
-    )
+    if snapshot is not None:
+        calendar = await _calendar_for(session, period, as_of)
+        facts_by_code = {code: Facts.from_json(facts) for code, facts in snapshot.facts.items()}
+    else:
+        facts_by_code, calendar = await period_facts(session, period, as_of)
 
     # Each agency's own facts, closed agencies' counted at their successors.
     own: dict[str, Facts] = {}

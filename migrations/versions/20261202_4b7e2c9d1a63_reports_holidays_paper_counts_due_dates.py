@@ -1,9 +1,10 @@
-"""reports: documents' due date and steering type, holidays, paper counts, report dispatches
+"""reports: documents' due date and steering type, holidays, paper counts, report dispatches, snapshots
 
 The indicator reports (app.reports) need two values of the edXML header the hub did not keep
 (DueDate, the processing deadline, and SteeringType, 1 for a directive), the working calendar's
 exceptions (public holidays and worked weekend days), the operators' paper counts, and a record of
-each report the hub sent as a document.
+each report the hub sent as a document, and the per-agency facts of recent periods computed in the
+background (snapshots), so reading a report does not recount a year of traffic.
 
 Revision ID: 4b7e2c9d1a63
 Revises: e9cdc87af3d2
@@ -67,9 +68,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("period", "recipient_code", name=op.f("pk_report_dispatches")),
     )
+    op.create_table(
+        "report_snapshots",
+        sa.Column("period", sa.String(length=30), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("facts", sa.JSON(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("period", name=op.f("pk_report_snapshots")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("report_snapshots")
     op.drop_table("report_dispatches")
     op.drop_table("paper_counts")
     op.drop_table("holidays")

@@ -21,6 +21,8 @@ from app.reports.service import (
     agency_documents,
     indicator_report,
     monthly_trend,
+    refresh_snapshot,
+    row_dict,
     set_paper_counts,
     set_year_exceptions,
     top_rows,
@@ -213,3 +215,24 @@ async def test_drill_down_trend_and_ranking(traffic: Database) -> None:
         report = await indicator_report(session, period=november, hub_code=HUB, as_of=AS_OF)
     assert [row.agency for row in top_rows(report.rows, "overdue")] == [R]
     assert [row.agency for row in top_rows(report.rows, "received", limit=2)] == [R, SUCCESSOR]
+
+
+async def test_a_snapshot_is_read_until_it_is_old(traffic: Database) -> None:
+    november = Period.parse("2026-11")
+    async with traffic.reading() as session:
+        counted = await indicator_report(session, period=november, hub_code=HUB, as_of=AS_OF)
+    async with traffic.transaction() as session:
+        assert await refresh_snapshot(session, november, as_of=AS_OF) > 0
+    later = Traffic()
+    later.document(SENDER, OTHER, "2026-11-20 09:00")
+    await later.write(traffic)
+    async with traffic.reading() as session:
+        cached = await indicator_report(session, period=november, hub_code=HUB, snapshot_max_age=3600)
+        stale = await indicator_report(session, period=november, hub_code=HUB, snapshot_max_age=1e-9)
+        fixed = await indicator_report(
+            session, period=november, hub_code=HUB, as_of=AS_OF, snapshot_max_age=3600
+        )
+    assert cached.as_of == AS_OF
+    assert [row_dict(r) for r in cached.rows] == [row_dict(r) for r in counted.rows]
+    assert by_code(stale.rows)[OTHER].received == 2  # counted from the tables, with the new document
+    assert by_code(fixed.rows)[OTHER].received == 2  # an explicit as_of always counts

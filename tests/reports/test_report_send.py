@@ -22,8 +22,8 @@ from app.edxml.model import NAMESPACE
 from app.kit.clock import VIETNAM
 from app.kit.errors import Conflict, InvalidDocument
 from app.kit.secrets import load_master_key
-from app.models import AdminLogEntry, Delivery, Document, ReportDispatch
-from app.reports.dispatch import MonthlyReports, send_report
+from app.models import AdminLogEntry, Delivery, Document, ReportDispatch, ReportSnapshot
+from app.reports.dispatch import MonthlyReports, Snapshots, send_report
 from app.reports.periods import Period
 from app.sealing.seal import Sealer
 from app.sealing.service import load_active_sealer
@@ -112,6 +112,16 @@ async def test_the_schedule_sends_last_month_once(hub: Hub) -> None:
         hub.database, settings.model_copy(update={"report_schedule_to": SENDER}), lambda: sealer
     )
     assert await other.round(now=datetime(2026, 12, 20, tzinfo=VIETNAM)) == []
+
+
+async def test_snapshots_are_refreshed_by_one_replica(hub: Hub) -> None:
+    settings = hub.settings.model_copy(update={"report_snapshot_seconds": 60.0})
+    now = datetime(2026, 12, 3, 1, tzinfo=VIETNAM)
+    assert await Snapshots(hub.database, settings).round(now=now) == ["2026-12", "2026-11", "2026-Q4", "2026"]
+    assert await Snapshots(hub.database, settings).round(now=now) == []  # the lease is held
+    async with hub.database.reading() as session:
+        periods = set(await session.scalars(select(ReportSnapshot.period)))
+    assert periods == {"2026-12", "2026-11", "2026-Q4", "2026"}
 
 
 def test_report_send_from_the_command_line(env: Settings) -> None:
