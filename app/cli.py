@@ -29,6 +29,7 @@ from app.kit.clock import utcnow
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
 from app.operations.cli import connector_app, maintenance_app
+from app.reports.cli import report_app
 from app.routing.cli import route_app
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 from app.users.cli import user_app
@@ -52,6 +53,7 @@ cli.add_typer(delivery_app, name="delivery")
 cli.add_typer(route_app, name="route")
 cli.add_typer(maintenance_app, name="maintenance")
 cli.add_typer(connector_app, name="connector")
+cli.add_typer(report_app, name="report")
 
 
 @cli.command()

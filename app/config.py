@@ -191,6 +191,23 @@ class Settings(BaseSettings):
     credential_touch_seconds: float = Field(
         default=60.0, gt=0, description="a credential's last-used time is written at most this often"
     )
+    report_schedule_to: str = Field(
+        default="",
+        description="agency codes (comma-separated) the hub sends the previous month's indicator report to, "
+        "as an edXML document; empty: no scheduled reports",
+    )
+    report_schedule_day: int = Field(
+        default=5, ge=1, le=28, description="day of the month (Vietnam time) from which the report is sent"
+    )
+    report_schedule_check_seconds: float = Field(
+        default=3600.0, gt=0, description="how often a gateway checks whether a scheduled report is due"
+    )
+    report_snapshot_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="how often the recent periods' report figures are recounted in the background; "
+        "reports read them while younger than twice this; 0: always count from the tables",
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_configuration(self) -> Settings:
@@ -227,6 +244,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'lienthong.db').resolve()}"
+
+    @property
+    def report_snapshot_max_age(self) -> float:
+        return 2 * self.report_snapshot_seconds
 
     @property
     def is_sqlite(self) -> bool:

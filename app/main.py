@@ -38,6 +38,8 @@ from app.operations.endpoints import router as operations_router
 from app.operations.maintenance import MaintenanceCache, MaintenanceGuard
 from app.operations.metrics import GatewayMetrics, IntakeMetrics
 from app.operations.metrics import router as metrics_router
+from app.reports.dispatch import MonthlyReports, Snapshots
+from app.reports.endpoints import router as reports_router
 from app.routing.endpoints import router as routes_router
 from app.sealing.endpoints import router as sealing_router
 from app.sealing.service import follow_active_key, load_active_sealer
@@ -81,6 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.metrics = GatewayMetrics(database)
             alerts = AlertEngine(database, settings, axis=lambda: _axis_report(app.state.axis_inbound))
             tasks.append(asyncio.create_task(alerts.run()))
+            if settings.report_schedule_to:
+                reports = MonthlyReports(database, settings, sealer=lambda: app.state.sealer)
+                tasks.append(asyncio.create_task(reports.run()))
+            if settings.report_snapshot_seconds > 0:
+                tasks.append(asyncio.create_task(Snapshots(database, settings).run()))
             try:
                 yield
             finally:
@@ -132,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_requests_per_client=settings.max_requests_per_client,
         answers={vxp_router.prefix: vxp_edge_refusal},
     )
+    app.include_router(reports_router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Operator])
     async def healthz() -> dict[str, str]:

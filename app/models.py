@@ -66,6 +66,7 @@ class Channel(StrEnum):
     API = "api"  # POST /api/v1/documents or /api/v1/statuses
     VXP = "vxp"  # the axis-compatible API, /vxp/sendEdoc
     AXIS = "axis"  # fetched from the national axis by the inbound poller
+    HUB = "hub"  # written by the hub itself (its periodic indicator reports, app.reports)
 
 
 class AgencySource(StrEnum):
@@ -145,6 +146,7 @@ class Payload(Base):
 
 
 NEW_DOCUMENT = "business_type = 0 AND kind = 'edoc'"
+REVOKE = "business_type = 1 AND kind = 'edoc'"
 
 
 class Document(Base):
@@ -164,6 +166,8 @@ class Document(Base):
             sqlite_where=text(NEW_DOCUMENT),
             postgresql_where=text(NEW_DOCUMENT),
         ),
+        # The indicator reports ask, for every document of a period, whether it was revoked.
+        Index("ix_documents_revokes", "related_id", sqlite_where=text(REVOKE), postgresql_where=text(REVOKE)),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -185,6 +189,9 @@ class Document(Base):
     seal_key_id: Mapped[str | None] = mapped_column(String(36))
     received_via: Mapped[str] = mapped_column(String(8), default=Channel.API, server_default="api")
     external_id: Mapped[str | None] = mapped_column(String(100), index=True)  # the axis's DocId
+    # MessageHeader/DueDate (hạn xử lý) and SteeringType (1: văn bản chỉ đạo), for the indicator reports.
+    due_date: Mapped[date | None] = mapped_column(Date)
+    steering_type: Mapped[int | None] = mapped_column(Integer)
 
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="document", lazy="raise", order_by="Delivery.recipient_code"
@@ -543,3 +550,55 @@ class LogTimestamp(Base):
     token: Mapped[bytes] = mapped_column(LargeBinary)
     tsa_url: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Holiday(Base):
+    """A day of the working calendar that differs from the rule "Monday to Friday": a public holiday
+    or day off in lieu (`working` false), or a Saturday/Sunday worked in exchange (ngày làm bù,
+    `working` true). A year with no row here uses the hub's built-in defaults (app.reports.calendar)."""
+
+    __tablename__ = "holidays"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    working: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PaperCount(Base):
+    """How many documents an agency sent on paper in a month (the denominator the hub cannot see),
+    as an operator entered it, with where the figure comes from."""
+
+    __tablename__ = "paper_counts"
+
+    agency_code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    paper_sent: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(300), default="")
+    entered_by: Mapped[str] = mapped_column(String(200))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReportDispatch(Base):
+    """An indicator report the hub sent as a document: one per period and recipient."""
+
+    __tablename__ = "report_dispatches"
+
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    recipient_code: Mapped[str] = mapped_column(CODE, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)  # the report's CodeNumber, counted per year
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))
+    sent_by: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReportSnapshot(Base):
+    """The per-agency facts of one report period, computed in the background (app.reports), so that
+    reading a report does not recount a month or a year of traffic."""
+
+    __tablename__ = "report_snapshots"
+
+    period: Mapped[str] = mapped_column(String(30), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)  # statuses counted up to here
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

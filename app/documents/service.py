@@ -337,6 +337,8 @@ async def _store(
         "code_number": document.code_number,
         "code_notation": document.code_notation,
         "promulgation_date": document.promulgation_date,
+        "due_date": document.due_date,
+        "steering_type": document.steering_type,
         "sender_signature": signature_kind,
         "sender_signature_detail": signature.reason,
     }

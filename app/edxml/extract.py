@@ -162,6 +162,7 @@ def document(root: etree._Element) -> tuple[EdxmlDocument, list[Problem]]:
         type_name=reader.text(document_type, "TypeName"),
         priority=reader.integer(reader.one(message, "OtherInfo"), "Priority"),
         due_date=reader.day(message, "DueDate"),
+        steering_type=reader.integer(message, "SteeringType"),
         trace_headers=tuple(
             TraceHeader(reader.text(trace, "OrganId"), reader.timestamp(trace, "Timestamp"))
             for trace in trace_list.all("TraceHeader")

@@ -130,6 +130,7 @@ class EdxmlDocument:
     type_name: str = ""
     priority: int | None = None
     due_date: date | None = None
+    steering_type: int | None = None  # 0 not a directive, 1 directive (văn bản chỉ đạo), 2 report on one
     trace_headers: tuple[TraceHeader, ...] = ()
     business: Business = field(default_factory=Business)
     attachments: tuple[Attachment, ...] = ()
