@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     key_refresh_seconds: float = Field(
         default=30.0, gt=0, description="how often a gateway checks which signing key is active"
     )
+    delivery_unclaimed_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="a delivery handed to the broker and not taken by any worker for this long is handed "
+        "out again (the message was lost outside the hub: a purged queue, a broker reset)",
+    )
+    inbox_pickup_alert_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="an inbox delivery not picked up for this long is flagged overdue (an alert, never "
+        "a failure or an expiry)",
+    )
     load_demo_directory: bool | None = Field(
         default=None,
         description="Load the demo directory of province H62 into an empty database. "

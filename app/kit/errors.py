@@ -15,10 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.kit.db import database_unavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://lienthong.example/problems/"
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(BadRequest("The request's parameters are not valid", problems), request)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            # An outage, not a fault of the request: the caller should send it again shortly.
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+            )
+            unavailable = ServiceUnavailable(
+                "the hub's database is not answering; nothing was stored; send the request again later",
+                retry_after=DATABASE_RETRY_AFTER_SECONDS,
+            )
+            return problem_response(unavailable, request)
         # Nothing was committed (each unit of work is one transaction); details stay in the server log.
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(HubError("an unexpected error occurred; nothing was stored"), request)
