@@ -141,7 +141,17 @@ class Worker:
                 await asyncio.gather(*(m.requeue() for m in batch), return_exceptions=True)
 
     async def process(self, batch: Sequence[BrokerMessage]) -> None:
-        claims, settled = await while_unavailable(lambda: self._claim(batch), what="worker: claiming a batch")
+        # The attempt ids are chosen once: if the database went away just as the claim committed,
+        # the next try recognises the claim as its own instead of taking it for another worker's.
+        attempt_ids = {m.delivery_id: new_id() for m in batch}
+        tries = 0
+
+        async def claim() -> tuple[list[_Claim], list[BrokerMessage]]:
+            nonlocal tries
+            tries += 1
+            return await self._claim(batch, attempt_ids, retried=tries > 1)
+
+        claims, settled = await while_unavailable(claim, what="worker: claiming a batch")
         await _ack(settled)
         if not claims:
             return
@@ -172,15 +182,19 @@ class Worker:
                 OutcomeKind.TRANSIENT, error=f"no outcome within the attempt's deadline ({self.deadline:g} s)"
             )
 
-    async def _claim(self, batch: Sequence[BrokerMessage]) -> tuple[list[_Claim], list[BrokerMessage]]:
-        """Move the batch's deliveries to `sending`, one attempt row each; returns the claims and the
-        messages to drop (their delivery is settled, or another worker holds it)."""
+    async def _claim(
+        self, batch: Sequence[BrokerMessage], attempt_ids: Mapping[str, str], *, retried: bool = False
+    ) -> tuple[list[_Claim], list[BrokerMessage]]:
+        """Move the batch's deliveries to `sending`, one attempt row each (with the given ids);
+        returns the claims and the messages to drop (their delivery is settled, or another worker
+        holds it)."""
         now = utcnow()
         by_id = {m.delivery_id: m for m in batch}
         claims: list[_Claim] = []
         drop: list[BrokerMessage] = [m for m in batch if by_id[m.delivery_id] is not m]  # duplicates
         async with self.database.transaction() as session:
             rows = await _load(session, list(by_id))
+            ours = await _own_attempts(session, attempt_ids) if retried else {}
             changes: list[Change] = []
             attempts: list[dict[str, object]] = []
             wanted_payloads: set[str] = set()
@@ -195,6 +209,13 @@ class Worker:
                     drop.append(message)
                     continue
                 state = DeliveryState(row.state)
+                connector = self.connectors[row.connector]
+                if state is DeliveryState.SENDING and ours.get(delivery_id) == row.attempt_count:
+                    # Claimed by this very call's earlier try, whose commit went through unseen.
+                    if connector.needs_payload:
+                        wanted_payloads.add(row.sealed_sha256)
+                    pending.append((message, row, connector, attempt_ids[delivery_id], row.attempt_count))
+                    continue
                 if state is DeliveryState.SENDING and row.next_attempt_at > now and not message.redelivered:
                     drop.append(message)  # another worker is on it; the relay sent it twice
                     continue
@@ -217,8 +238,7 @@ class Worker:
                         expected_attempt=row.attempt_count,
                     )
                 )
-                connector = self.connectors[row.connector]
-                attempt_id = new_id()
+                attempt_id = attempt_ids[delivery_id]
                 attempts.append(
                     {"id": attempt_id, "delivery_id": delivery_id, "number": attempt, "started_at": now}
                 )
@@ -431,6 +451,14 @@ def _superseded(lost: Lost, outcome: Outcome) -> str:
     if outcome.error:
         what += f": {outcome.error}"
     return f"superseded: {lost.describe()} when this attempt ended; its outcome: {what}"
+
+
+async def _own_attempts(session: AsyncSession, attempt_ids: Mapping[str, str]) -> dict[str, int]:
+    """Which of these attempts exist already (delivery id -> attempt number)."""
+    rows = await session.execute(
+        select(Attempt.delivery_id, Attempt.number).where(Attempt.id.in_(list(attempt_ids.values())))
+    )
+    return {row.delivery_id: row.number for row in rows}
 
 
 async def _crashes_in_a_row(session: AsyncSession, delivery_id: str) -> int:
