@@ -146,12 +146,12 @@ class Worker:
         attempt_ids = {m.delivery_id: new_id() for m in batch}
         tries = 0
 
-        async def claim() -> tuple[list[_Claim], list[BrokerMessage]]:
+        async def claim_batch() -> tuple[list[_Claim], list[BrokerMessage]]:
             nonlocal tries
             tries += 1
             return await self._claim(batch, attempt_ids, retried=tries > 1)
 
-        claims, settled = await while_unavailable(claim, what="worker: claiming a batch")
+        claims, settled = await while_unavailable(claim_batch, what="worker: claiming a batch")
         await _ack(settled)
         if not claims:
             return
