@@ -349,7 +349,8 @@ class Worker:
         if outcome.kind is OutcomeKind.DELIVERED:
             status = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
             remote = f"; the receiver's id: {outcome.remote_id}" if outcome.remote_id else ""
-            return DeliveryState.DELIVERED, None, None, f"delivered{status}{remote}"
+            detail = f" ({outcome.detail})" if outcome.detail else ""
+            return DeliveryState.DELIVERED, None, None, f"delivered{status}{remote}{detail}"
         if outcome.kind is OutcomeKind.AWAITING_PICKUP:
             return DeliveryState.AWAITING_PICKUP, None, None, "waiting in the recipient's inbox"
         if outcome.kind is OutcomeKind.PERMANENT:

@@ -181,6 +181,28 @@ class AxisClient:
         """Where each recipient of a package the hub sent stands."""
         return await self._call(Operation.GET_SENT_EDOC_LIST, {"docId": doc_id}, _sent_recipients)
 
+    async def find_sent(
+        self, content: bytes, *, document_id: str, message_type: str = MessageType.EDOC
+    ) -> str | None:
+        """The DocId of a package this system already sent with these very bytes (the same
+        DocumentId and `hash-file`), or None: what a sender asks before sending again after
+        sendEdoc's answer was lost, so that the axis never holds the package twice."""
+        params = {
+            "servicetype": SERVICE_TYPE,
+            "messagetype": message_type,
+            "documentId": encode_description(document_id),
+        }
+        packages = await self._call(Operation.GET_SENT_EDOC_LIST, params, _sent_packages)
+        digest = file_hash(content)
+        return next(
+            (
+                doc_id
+                for doc_id, found_id, found_hash in packages
+                if found_id == document_id and found_hash == digest
+            ),
+            None,
+        )
+
     async def agencies(self) -> list[AxisAgency]:
         """The axis's directory."""
         return await self._call(Operation.GET_AGENCIES_LIST, {}, _agencies)
@@ -297,6 +319,14 @@ def _sent_recipients(body: dict[str, Any]) -> list[SentRecipient]:
             updated_time=_text(row, "updated_time"),
             description=_text(row, "description"),
         )
+        for row in _rows(body)
+    ]
+
+
+def _sent_packages(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(DocId, DocumentId, hash-file) of each package a getSentEdocList by documentId lists."""
+    return [
+        (_text(row, "docId", required=True), _text(row, "documentId"), _text(row, "hash-file").lower())
         for row in _rows(body)
     ]
 

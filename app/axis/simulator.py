@@ -70,7 +70,7 @@ _REQUIRED: dict[Operation, tuple[str, ...]] = {
     Operation.GET_RECEIVED_EDOC_LIST: ("servicetype",),
     Operation.GET_EDOC: ("docId",),
     Operation.UPDATE_STATUS: ("docId", "status"),
-    Operation.GET_SENT_EDOC_LIST: ("docId",),
+    Operation.GET_SENT_EDOC_LIST: (),  # docId, or documentId to look a package up (see `sent`)
     Operation.GET_AGENCIES_LIST: (),
 }
 
@@ -116,6 +116,9 @@ class FaultSpec(BaseModel):
     http_status: int | None = Field(503, ge=400, le=599)
     error_code: ErrorCode = ErrorCode.SYSTEM_ERROR
     delay_seconds: float = Field(0.0, ge=0, le=600)
+    # Served first, then answered this much later: a sender whose timeout is shorter does not learn
+    # that the axis holds its package (an ambiguous send).
+    answer_delay_seconds: float = Field(0.0, ge=0, le=600)
 
     @field_validator("operation")
     @classmethod
@@ -338,7 +341,12 @@ class _Axis:
         return {}
 
     def sent(self, caller: str, request: SignedRequest) -> dict[str, object]:
+        document_id = request.param("documentId")
+        if document_id is not None and not request.param("docId"):
+            return self.sent_packages(caller, decode_description(document_id))
         doc_id = request.param("docId") or ""
+        if not doc_id:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "getSentEdocList needs docId (or documentId)")
         package = self.packages.get(doc_id)
         if package is None or package.sender_system != caller:
             raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"system {caller} sent no package {doc_id}")
@@ -354,6 +362,24 @@ class _Axis:
                     "description": ack.description if ack else "",
                 }
             )
+        return {"data": rows}
+
+    def sent_packages(self, caller: str, document_id: str) -> dict[str, object]:
+        """getSentEdocList with `documentId` (percent-encoded) instead of `docId`: the packages this
+        system sent for that DocumentId, each with its DocId and its `hash-file`, so a sender that
+        lost sendEdoc's answer can find out whether the axis holds its package."""
+        rows = [
+            {
+                "docId": package.doc_id,
+                "documentId": package.document_id,
+                "messageType": package.message_type.value,
+                "from": package.from_code,
+                "hash-file": file_hash(package.content),
+                "created_time": format_timestamp(package.created),
+            }
+            for package in self.packages.values()
+            if package.sender_system == caller and package.document_id == document_id
+        ]
         return {"data": rows}
 
     def agencies(self) -> dict[str, object]:
@@ -530,6 +556,8 @@ def create_simulator(
             data = axis.sent(caller, signed)
         else:
             data = axis.agencies()
+        if fault is not None and fault.answer_delay_seconds:
+            await asyncio.sleep(fault.answer_delay_seconds)  # the simulated late answer itself
         return JSONResponse(ok(**data))
 
     return app
