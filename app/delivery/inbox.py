@@ -244,4 +244,4 @@ async def overdue_pickup_counts(session: AsyncSession) -> dict[str, int]:
         .where(Delivery.state == DeliveryState.AWAITING_PICKUP, Delivery.pickup_overdue_at.is_not(None))
         .group_by(Delivery.recipient_code)
     )
-    return {code: int(count) for code, count in rows.tuples()}
+    return {code: int(count) for code, count in rows}

@@ -12,6 +12,7 @@ from support.delivery import direct_deliveries, states
 from support.receiver import until
 
 from app.broker.embedded import EmbeddedBroker
+from app.delivery.inbox import overdue_pickup_counts, overdue_pickups
 from app.delivery.relay import Relay
 from app.delivery.runtime import CONNECTOR_NAMES
 from app.delivery.service import Change, Due, apply_changes, forget_dispatches
@@ -207,3 +208,39 @@ async def test_deliveries_the_broker_lost_are_handed_out_again_after_the_unclaim
 
 async def _relayed(relay: Relay) -> int:
     return (await relay.relay_once())[1]
+
+
+# --- inbox deliveries not picked up in time: an alert, never a failure ---------------------------------
+
+
+async def test_inbox_deliveries_waiting_too_long_are_flagged_once_and_stay_in_the_inbox(
+    database: Database,
+) -> None:
+    waiting = await direct_deliveries(database, 3, state=DeliveryState.AWAITING_PICKUP)
+    late, recent = waiting[:2], waiting[2]
+    async with database.transaction() as session:
+        await session.execute(
+            text("UPDATE deliveries SET updated_at = :t WHERE id IN (:a, :b)"),
+            {"t": utcnow() - timedelta(hours=2), "a": late[0], "b": late[1]},
+        )
+    relay = Relay(
+        database,
+        EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5),
+        lease_seconds=300,
+        pickup_alert_seconds=3600,
+    )
+    assert await relay.sweep_pickups() == 2
+    assert await relay.sweep_pickups() == 0  # once each
+
+    async with database.reading() as session:
+        overdue = await overdue_pickups(session)
+        counts = await overdue_pickup_counts(session)
+    assert sorted(item.delivery_id for item in overdue) == sorted(late)
+    assert all(item.waiting_since < item.flagged_at for item in overdue)
+    recipients = {item.recipient_code for item in overdue}
+    assert counts == {code: 1 for code in recipients}
+    assert await states(database, waiting) == dict.fromkeys(waiting, "awaiting_pickup")
+    assert recent not in {item.delivery_id for item in overdue}
+    logged = await _scalar(database, "SELECT count(*) FROM exchange_log WHERE event = 'pickup-overdue'")
+    assert logged == 2
+    assert await relay.relay_once() == (0, 0)  # nothing about it is handed out again
