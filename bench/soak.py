@@ -148,6 +148,19 @@ def document(number: int, run: str) -> bytes:
     )
 
 
+def wait_for_consumers(node: PrivateNode, count: int, timeout: float = 300) -> None:
+    """Until `count` workers consume the QLVB queue: faults before that would hit nothing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = node.ctl("list_queues", "name", "consumers", "--no-table-headers", "--quiet")
+        consumers = dict(line.split("\t") for line in listed.stdout.splitlines() if "\t" in line)
+        if int(consumers.get(queue_name("qlvb-push"), "0")) >= count:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the workers did not start consuming within {timeout:g} s")
+        time.sleep(0.5)  # polling interval of the wait
+
+
 async def submit(url: str, token: str, plan: Plan, intake: Intake) -> None:
     """Documents at `plan.rate` a second; each one sent again after a 503 or a dropped connection."""
     run = f"{int(time.time())}"
@@ -196,7 +209,7 @@ async def submit(url: str, token: str, plan: Plan, intake: Intake) -> None:
 async def kill_workers(plan: Plan, workers: Workers, faults: Faults, load_seconds: float) -> None:
     """SIGKILL a worker (never the frozen one) every `kill_every` seconds, or once, and restart it."""
     times = (
-        [load_seconds * 0.1]
+        [load_seconds * 0.3]
         if not plan.kill_every
         else [plan.kill_every * (k + 1) for k in range(int(load_seconds // plan.kill_every))]
     )
@@ -240,7 +253,9 @@ async def restart_postgresql(plan: Plan, postgres: PrivatePostgres, faults: Faul
 
 async def purge_the_queue(node: PrivateNode, faults: Faults) -> None:
     purged = await asyncio.to_thread(node.ctl, "purge_queue", queue_name("qlvb-push"))
-    faults.note("queue purged", f"({purged.stdout.strip() or purged.stderr.strip()})")
+    if purged.returncode != 0:
+        raise RuntimeError(f"the purge failed: {purged.stderr.strip() or purged.stdout.strip()}")
+    faults.note("queue purged", f"({purged.stdout.strip().splitlines()[-1]})")
 
 
 async def big_faults(
@@ -251,19 +266,28 @@ async def big_faults(
     faults: Faults,
     load_seconds: float,
 ) -> None:
-    """One each, at set shares of the load: a worker frozen past its lease (5%), PostgreSQL down
-    (25%), RabbitMQ restarted (50%), the queue purged (85%). They may overlap."""
+    """One each, at set shares of the load: a worker frozen past its lease (10%), PostgreSQL down
+    (35%), RabbitMQ restarted (55%), the queue purged (80%, or once RabbitMQ is back)."""
+    begun = time.monotonic()
 
-    async def at(share: float, fault: Any) -> None:
-        await asyncio.sleep(load_seconds * share)  # the fault schedule
-        await fault
+    async def at(share: float) -> None:
+        await asyncio.sleep(max(0.0, load_seconds * share - (time.monotonic() - begun)))  # the schedule
 
-    await asyncio.gather(
-        at(0.05, freeze_a_worker(plan, workers, faults)),
-        at(0.25, restart_postgresql(plan, postgres, faults)),
-        at(0.50, restart_rabbitmq(node, faults)),
-        at(0.85, purge_the_queue(node, faults)),
-    )
+    async def freeze() -> None:
+        await at(0.10)
+        await freeze_a_worker(plan, workers, faults)
+
+    async def database() -> None:
+        await at(0.35)
+        await restart_postgresql(plan, postgres, faults)
+
+    async def broker() -> None:
+        await at(0.55)
+        await restart_rabbitmq(node, faults)
+        await at(0.80)
+        await purge_the_queue(node, faults)
+
+    await asyncio.gather(freeze(), database(), broker())
 
 
 async def unsettled(dsn: str) -> int:
@@ -412,6 +436,7 @@ async def soak(plan: Plan, work: Path) -> dict[str, Any]:
         token = lienthong(env, "credential", "create", "--role", "agency", "--agency", SENDER)
         workers = Workers(env, work, plan.workers)
         cleanup.callback(workers.stop_all)
+        await asyncio.to_thread(wait_for_consumers, node, plan.workers)
 
         load_seconds = plan.documents / plan.rate
         print(
