@@ -43,6 +43,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 from stack import (
@@ -69,6 +70,7 @@ SENDER = "000.00.01.H62"
 RECIPIENTS = ("000.00.02.H62", "000.00.03.H62")
 UNSETTLED = ("queued", "sending", "retrying")
 SETTLED_ENDS = ("delivered", "discarded")
+CONSUMERS_TIMEOUT_SECONDS = 300
 
 
 @dataclass
@@ -148,17 +150,27 @@ def document(number: int, run: str) -> bytes:
     )
 
 
-def wait_for_consumers(node: PrivateNode, count: int, timeout: float = 300) -> None:
-    """Until `count` workers consume the QLVB queue: faults before that would hit nothing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        listed = node.ctl("list_queues", "name", "consumers", "--no-table-headers", "--quiet")
-        consumers = dict(line.split("\t") for line in listed.stdout.splitlines() if "\t" in line)
-        if int(consumers.get(queue_name("qlvb-push"), "0")) >= count:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the workers did not start consuming within {timeout:g} s")
-        time.sleep(0.5)  # polling interval of the wait
+async def wait_for_consumers(node: PrivateNode, count: int) -> None:
+    """Until `count` workers consume the QLVB queue: faults before that would hit nothing. (Asked
+    over AMQP: `rabbitmqctl` starts an Erlang VM per call, too slow on a busy machine.)"""
+    deadline = time.monotonic() + CONSUMERS_TIMEOUT_SECONDS
+    connection = await aio_pika.connect(node.url)
+    try:
+        channel = await connection.channel()
+        while True:
+            try:
+                queue = await channel.declare_queue(queue_name("qlvb-push"), passive=True)
+                consumers = queue.declaration_result.consumer_count or 0
+            except aio_pika.exceptions.ChannelClosed:  # not declared yet: no worker has started
+                channel = await connection.channel()
+                consumers = 0
+            if consumers >= count:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not consume within {CONSUMERS_TIMEOUT_SECONDS:g} s")
+            await asyncio.sleep(0.5)  # polling interval of the wait
+    finally:
+        await connection.close()
 
 
 async def submit(url: str, token: str, plan: Plan, intake: Intake) -> None:
@@ -206,21 +218,40 @@ async def submit(url: str, token: str, plan: Plan, intake: Intake) -> None:
     intake.ended = time.time()
 
 
-async def kill_workers(plan: Plan, workers: Workers, faults: Faults, load_seconds: float) -> None:
-    """SIGKILL a worker (never the frozen one) every `kill_every` seconds, or once, and restart it."""
-    times = (
-        [load_seconds * 0.3]
-        if not plan.kill_every
-        else [plan.kill_every * (k + 1) for k in range(int(load_seconds // plan.kill_every))]
-    )
+async def kill_workers(
+    plan: Plan, workers: Workers, node: PrivateNode, faults: Faults, load_seconds: float
+) -> None:
+    """SIGKILL a worker (never the frozen one) and restart it, `kill_every` seconds after the previous
+    replacement consumes again (a kill every `kill_every` seconds while restarts are quick), until
+    the load ends; or once, at 30% of the load."""
     begun = time.monotonic()
-    for n, at in enumerate(times):
-        await asyncio.sleep(max(0.0, at - (time.monotonic() - begun)))  # the fault schedule
-        victim = n % len(workers.processes)
+    if not plan.kill_every:
+        await asyncio.sleep(load_seconds * 0.3)  # the fault schedule
+    victim = 0
+    while True:
+        if plan.kill_every:
+            await asyncio.sleep(plan.kill_every)  # the fault schedule
+            if time.monotonic() - begun > load_seconds:
+                return
         if victim in workers.frozen:
             victim = (victim + 1) % len(workers.processes)
         await asyncio.to_thread(workers.kill_and_restart, victim)
         faults.note("worker killed", f"(worker {victim}, SIGKILL, restarted)")
+        victim = (victim + 1) % len(workers.processes)
+        if not plan.kill_every:
+            return
+        await until_consuming(node, len(workers.processes))
+
+
+async def until_consuming(node: PrivateNode, count: int) -> None:
+    """`wait_for_consumers`, riding out a broker that is restarting meanwhile."""
+    deadline = time.monotonic() + CONSUMERS_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            await wait_for_consumers(node, count)
+            return
+        except (OSError, aio_pika.exceptions.AMQPError):
+            await asyncio.sleep(1)  # the broker is away: ask again
 
 
 async def freeze_a_worker(plan: Plan, workers: Workers, faults: Faults) -> None:
@@ -252,10 +283,14 @@ async def restart_postgresql(plan: Plan, postgres: PrivatePostgres, faults: Faul
 
 
 async def purge_the_queue(node: PrivateNode, faults: Faults) -> None:
-    purged = await asyncio.to_thread(node.ctl, "purge_queue", queue_name("qlvb-push"))
-    if purged.returncode != 0:
-        raise RuntimeError(f"the purge failed: {purged.stderr.strip() or purged.stdout.strip()}")
-    faults.note("queue purged", f"({purged.stdout.strip().splitlines()[-1]})")
+    connection = await aio_pika.connect(node.url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name("qlvb-push"), passive=True)
+        purged = await queue.purge()
+    finally:
+        await connection.close()
+    faults.note("queue purged", f"({purged.message_count} messages)")
 
 
 async def big_faults(
@@ -436,7 +471,7 @@ async def soak(plan: Plan, work: Path) -> dict[str, Any]:
         token = lienthong(env, "credential", "create", "--role", "agency", "--agency", SENDER)
         workers = Workers(env, work, plan.workers)
         cleanup.callback(workers.stop_all)
-        await asyncio.to_thread(wait_for_consumers, node, plan.workers)
+        await wait_for_consumers(node, plan.workers)
 
         load_seconds = plan.documents / plan.rate
         print(
@@ -445,7 +480,7 @@ async def soak(plan: Plan, work: Path) -> dict[str, Any]:
         )
         faults.started = time.time()
         chaos = [
-            asyncio.create_task(kill_workers(plan, workers, faults, load_seconds)),
+            asyncio.create_task(kill_workers(plan, workers, node, faults, load_seconds)),
             asyncio.create_task(big_faults(plan, workers, node, postgres, faults, load_seconds)),
         ]
         await submit(f"http://127.0.0.1:{gateway_port}", token, plan, intake)
