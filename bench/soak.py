@@ -71,6 +71,7 @@ RECIPIENTS = ("000.00.02.H62", "000.00.03.H62")
 UNSETTLED = ("queued", "sending", "retrying")
 SETTLED_ENDS = ("delivered", "discarded")
 CONSUMERS_TIMEOUT_SECONDS = 300
+FLOWING = 100  # deliveries delivered before the faults' clock starts
 
 
 @dataclass
@@ -286,7 +287,13 @@ async def purge_the_queue(node: PrivateNode, faults: Faults) -> None:
     connection = await aio_pika.connect(node.url)
     try:
         channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name("qlvb-push"), passive=True)
+        deadline = time.monotonic() + 60
+        # Purge when messages wait (workers that keep up leave the queue empty most of the time).
+        while time.monotonic() < deadline:
+            queue = await channel.declare_queue(queue_name("qlvb-push"), passive=True)
+            if queue.declaration_result.message_count:
+                break
+            await asyncio.sleep(0.1)  # polling interval of the wait
         purged = await queue.purge()
     finally:
         await connection.close()
@@ -323,6 +330,14 @@ async def big_faults(
         await purge_the_queue(node, faults)
 
     await asyncio.gather(freeze(), database(), broker())
+
+
+async def delivered(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM deliveries WHERE state = 'delivered'"))
+    finally:
+        await connection.close()
 
 
 async def unsettled(dsn: str) -> int:
@@ -478,12 +493,17 @@ async def soak(plan: Plan, work: Path) -> dict[str, Any]:
             f"soak: {plan.documents} documents at {plan.rate:g}/s (~{load_seconds:.0f} s); work in {work}",
             flush=True,
         )
+        loading = asyncio.create_task(submit(f"http://127.0.0.1:{gateway_port}", token, plan, intake))
+        # The faults' clock starts once deliveries flow: a fault before that would hit nothing.
+        while await delivered(postgres.admin_dsn) < FLOWING and not loading.done():
+            await asyncio.sleep(0.5)  # polling interval of the wait
         faults.started = time.time()
+        remaining = max(load_seconds - (faults.started - intake.started), load_seconds / 2)
         chaos = [
-            asyncio.create_task(kill_workers(plan, workers, node, faults, load_seconds)),
-            asyncio.create_task(big_faults(plan, workers, node, postgres, faults, load_seconds)),
+            asyncio.create_task(kill_workers(plan, workers, node, faults, remaining)),
+            asyncio.create_task(big_faults(plan, workers, node, postgres, faults, remaining)),
         ]
-        await submit(f"http://127.0.0.1:{gateway_port}", token, plan, intake)
+        await loading
         await asyncio.gather(*chaos)
         print(f"soak: load done ({len(intake.accepted)} accepted); draining", flush=True)
         deadline = time.monotonic() + plan.drain_timeout
