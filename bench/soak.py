@@ -495,7 +495,9 @@ async def soak(plan: Plan, work: Path) -> dict[str, Any]:
         )
         loading = asyncio.create_task(submit(f"http://127.0.0.1:{gateway_port}", token, plan, intake))
         # The faults' clock starts once deliveries flow: a fault before that would hit nothing.
-        while await delivered(postgres.admin_dsn) < FLOWING and not loading.done():
+        while not loading.done():
+            if await delivered(postgres.admin_dsn) >= FLOWING:
+                break
             await asyncio.sleep(0.5)  # polling interval of the wait
         faults.started = time.time()
         remaining = max(load_seconds - (faults.started - intake.started), load_seconds / 2)
