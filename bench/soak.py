@@ -308,28 +308,23 @@ async def big_faults(
     faults: Faults,
     load_seconds: float,
 ) -> None:
-    """One each, at set shares of the load: a worker frozen past its lease (10%), PostgreSQL down
-    (35%), RabbitMQ restarted (55%), the queue purged (80%, or once RabbitMQ is back)."""
+    """One each, one after the other so that each is seen alone: a worker frozen past its lease (at
+    10% of the load), PostgreSQL down (at 35%, or once the frozen worker's deliveries have been
+    taken over and it has resumed), RabbitMQ restarted (at 55%, or after that), the queue purged (at
+    80%, or once RabbitMQ is back)."""
     begun = time.monotonic()
 
     async def at(share: float) -> None:
         await asyncio.sleep(max(0.0, load_seconds * share - (time.monotonic() - begun)))  # the schedule
 
-    async def freeze() -> None:
-        await at(0.10)
-        await freeze_a_worker(plan, workers, faults)
-
-    async def database() -> None:
-        await at(0.35)
-        await restart_postgresql(plan, postgres, faults)
-
-    async def broker() -> None:
-        await at(0.55)
-        await restart_rabbitmq(node, faults)
-        await at(0.80)
-        await purge_the_queue(node, faults)
-
-    await asyncio.gather(freeze(), database(), broker())
+    await at(0.10)
+    await freeze_a_worker(plan, workers, faults)
+    await at(0.35)
+    await restart_postgresql(plan, postgres, faults)
+    await at(0.55)
+    await restart_rabbitmq(node, faults)
+    await at(0.80)
+    await purge_the_queue(node, faults)
 
 
 async def delivered(dsn: str) -> int:
