@@ -138,13 +138,19 @@ async def test_a_purged_queue_is_swept_and_every_delivery_made_once(
         assert await _purge(rabbitmq_url, queue_name("qlvb-push")) == len(ids)
         with deployment.worker():
             await until(lambda: all_in(database, ids, "delivered"), timeout=60)
+            # On a busy machine the sweep may also hand out a delivery the worker was about to
+            # take (a 3 s bound here): the worker drops such a second message.
+            await until(lambda: _queues_empty(rabbitmq_url), timeout=60)
 
     seen = assert_at_least_once(qlvb.at("/qlvb"), ids)
     assert all(numbers == ["1"] for numbers in seen.values())
     for key in ids:
         assert await attempts(database, key) == [(1, "delivered", 200)]
     assert await untruthful_histories(database, ids) == []
-    assert await ready_messages(rabbitmq_url, EVERY_QUEUE) == dict.fromkeys(EVERY_QUEUE, 0)
+
+
+async def _queues_empty(url: str) -> bool:
+    return await ready_messages(url, EVERY_QUEUE) == dict.fromkeys(EVERY_QUEUE, 0)
 
 
 async def _all_dispatched(database: Database, ids: list[str]) -> bool:
@@ -199,6 +205,8 @@ async def test_a_database_outage_under_load_answers_503_and_then_delivers_everyt
             stop.set()
             await load
         await until(lambda: all_in(database, accepted, "delivered"), timeout=180)
+        if broker:  # a publish confirmed while its marking failed is sent twice: the worker drops one
+            await until(lambda: _queues_empty(broker), timeout=60)
 
     statuses = {a.status_code for a in answers}
     assert statuses <= {201, 503}, statuses
@@ -214,8 +222,6 @@ async def test_a_database_outage_under_load_answers_503_and_then_delivers_everyt
     seen = assert_at_least_once(qlvb.at("/qlvb"), accepted)
     assert all(numbers == ["1"] for numbers in seen.values())
     assert await untruthful_histories(database, accepted) == []
-    if broker:
-        assert await ready_messages(broker, EVERY_QUEUE) == dict.fromkeys(EVERY_QUEUE, 0)
 
 
 async def _submit_until(
