@@ -73,6 +73,18 @@ class Settings(BaseSettings):
         description="the time zone of the axis protocol's timestamps (the official SDK writes local time): "
         "how /vxp reads them and how the hub's axis client writes them",
     )
+    delivery_unclaimed_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="a delivery handed to the broker and not taken by any worker for this long is handed "
+        "out again (the message was lost outside the hub: a purged queue, a broker reset)",
+    )
+    inbox_pickup_alert_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="an inbox delivery not picked up for this long is flagged overdue (an alert, never "
+        "a failure or an expiry)",
+    )
     load_demo_directory: bool | None = Field(
         default=None,
         description="Load the demo directory of province H62 into an empty database. "

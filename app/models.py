@@ -222,6 +222,9 @@ class Delivery(Base):
     remote_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # When an inbox delivery was found not picked up in time (inbox_pickup_alert_seconds): an alert,
+    # never a state change. Kept after the pickup, as a record that it was late.
+    pickup_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     document: Mapped[Document] = relationship(back_populates="deliveries", lazy="raise")
     events: Mapped[list[DeliveryEvent]] = relationship(lazy="raise", order_by="DeliveryEvent.id")

@@ -21,6 +21,7 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None  # seconds the receiver asked us to wait
     remote_id: str | None = None  # the receiver's id for what it was handed (the axis's DocId)
+    detail: str | None = None  # what else the delivery's history should say about this outcome
 
 
 @dataclass(frozen=True, slots=True)

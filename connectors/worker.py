@@ -8,7 +8,16 @@ is acknowledged only after its outcome is committed, so a crash at any point lea
 never to a loss; a redelivered message for a delivery already settled is acknowledged and dropped.
 
 If a connector raises instead of answering, the worker "crashed" on that message: it is requeued,
-and after the broker's delivery limit it is dead-lettered and the delivery marked `failed`.
+and after the broker's delivery limit it is dead-lettered and the delivery marked `failed` — when the
+attempts show that the workers did crash on it that many times in a row; a message the broker gave
+back for any other reason (its own restart, killed workers) is handed out afresh instead.
+
+The database going away is not the delivery's fault: a worker keeps the messages it holds, waits
+and tries the same step again (claiming, or recording outcomes) until the database answers, so an
+outage spends neither attempts nor the broker's delivery limit. Every attempt has a deadline below
+the lease, and the outcome is written only if the delivery is still in the attempt it ran
+(`apply_changes` compares and sets): a worker that outlived its lease anyway (frozen, say) finds
+its attempt superseded and records it so, without moving the delivery backwards.
 """
 
 from __future__ import annotations
@@ -27,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.broker.base import Broker, BrokerMessage
 from app.config import Settings
 from app.delivery.backoff import RetryPolicy
-from app.delivery.service import Change, apply_changes
+from app.delivery.service import Change, Lost, apply_changes
 from app.delivery.states import DISPATCHABLE
 from app.kit.clock import utcnow
-from app.kit.db import Database, table_of
+from app.kit.db import Database, table_of, while_unavailable
 from app.kit.ids import new_id
 from app.models import Agency, Attempt, Delivery, DeliveryState, Document, Payload
 from connectors.base import Connector, Job, Outcome, OutcomeKind
@@ -42,6 +51,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 64
 DATABASE_RETRY_SECONDS = 1.0
+# An attempt must end (with an outcome or as a timeout) well before its lease runs out, so that the
+# outcome is recorded before the relay hands the delivery to another worker.
+ATTEMPT_SHARE_OF_LEASE = 0.8
+SUPERSEDED = "superseded"  # an attempt whose delivery another attempt had moved on before it ended
 
 
 def build_connectors(settings: Settings, names: Sequence[str] | None = None) -> dict[str, Connector]:
@@ -83,6 +96,7 @@ class Worker:
             settings.retry_base_seconds, settings.retry_cap_seconds, settings.retry_max_attempts
         )
         self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.deadline = settings.delivery_lease_seconds * ATTEMPT_SHARE_OF_LEASE
         self._inbox: asyncio.Queue[BrokerMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -127,11 +141,21 @@ class Worker:
                 await asyncio.gather(*(m.requeue() for m in batch), return_exceptions=True)
 
     async def process(self, batch: Sequence[BrokerMessage]) -> None:
-        claims, settled = await self._claim(batch)
-        await asyncio.gather(*(m.ack() for m in settled))
+        # The attempt ids are chosen once: if the database went away just as the claim committed,
+        # the next try recognises the claim as its own instead of taking it for another worker's.
+        attempt_ids = {m.delivery_id: new_id() for m in batch}
+        tries = 0
+
+        async def claim_batch() -> tuple[list[_Claim], list[BrokerMessage]]:
+            nonlocal tries
+            tries += 1
+            return await self._claim(batch, attempt_ids, retried=tries > 1)
+
+        claims, settled = await while_unavailable(claim_batch, what="worker: claiming a batch")
+        await _ack(settled)
         if not claims:
             return
-        results = await asyncio.gather(*(c.connector.deliver(c.job) for c in claims), return_exceptions=True)
+        results = await asyncio.gather(*(self._attempt(c) for c in claims), return_exceptions=True)
         finished: list[tuple[_Claim, Outcome]] = []
         for claim, result in zip(claims, results, strict=True):
             if isinstance(result, Outcome):
@@ -145,18 +169,32 @@ class Worker:
                 )
                 await claim.message.requeue()
         if finished:
-            await self._finish(finished)
-            await asyncio.gather(*(claim.message.ack() for claim, _ in finished))
+            await while_unavailable(lambda: self._finish(finished), what="worker: recording outcomes")
+            await _ack([claim.message for claim, _ in finished])
 
-    async def _claim(self, batch: Sequence[BrokerMessage]) -> tuple[list[_Claim], list[BrokerMessage]]:
-        """Move the batch's deliveries to `sending`, one attempt row each; returns the claims and the
-        messages to drop (their delivery is settled, or another worker holds it)."""
+    async def _attempt(self, claim: _Claim) -> Outcome:
+        """The connector's attempt, cut off at the attempt's deadline (a receiver that accepts the
+        connection and never answers must not hold the delivery past its lease)."""
+        try:
+            return await asyncio.wait_for(claim.connector.deliver(claim.job), timeout=self.deadline)
+        except TimeoutError:
+            return Outcome(
+                OutcomeKind.TRANSIENT, error=f"no outcome within the attempt's deadline ({self.deadline:g} s)"
+            )
+
+    async def _claim(
+        self, batch: Sequence[BrokerMessage], attempt_ids: Mapping[str, str], *, retried: bool = False
+    ) -> tuple[list[_Claim], list[BrokerMessage]]:
+        """Move the batch's deliveries to `sending`, one attempt row each (with the given ids);
+        returns the claims and the messages to drop (their delivery is settled, or another worker
+        holds it)."""
         now = utcnow()
         by_id = {m.delivery_id: m for m in batch}
         claims: list[_Claim] = []
         drop: list[BrokerMessage] = [m for m in batch if by_id[m.delivery_id] is not m]  # duplicates
         async with self.database.transaction() as session:
             rows = await _load(session, list(by_id))
+            ours = await _own_attempts(session, attempt_ids) if retried else {}
             changes: list[Change] = []
             attempts: list[dict[str, object]] = []
             wanted_payloads: set[str] = set()
@@ -171,6 +209,13 @@ class Worker:
                     drop.append(message)
                     continue
                 state = DeliveryState(row.state)
+                connector = self.connectors[row.connector]
+                if state is DeliveryState.SENDING and ours.get(delivery_id) == row.attempt_count:
+                    # Claimed by this very call's earlier try, whose commit went through unseen.
+                    if connector.needs_payload:
+                        wanted_payloads.add(row.sealed_sha256)
+                    pending.append((message, row, connector, attempt_ids[delivery_id], row.attempt_count))
+                    continue
                 if state is DeliveryState.SENDING and row.next_attempt_at > now and not message.redelivered:
                     drop.append(message)  # another worker is on it; the relay sent it twice
                     continue
@@ -190,10 +235,10 @@ class Worker:
                         next_attempt_at=now + self.lease,
                         dispatched_at=row.dispatched_at,
                         last_error=row.last_error,
+                        expected_attempt=row.attempt_count,
                     )
                 )
-                connector = self.connectors[row.connector]
-                attempt_id = new_id()
+                attempt_id = attempt_ids[delivery_id]
                 attempts.append(
                     {"id": attempt_id, "delivery_id": delivery_id, "number": attempt, "started_at": now}
                 )
@@ -204,8 +249,14 @@ class Worker:
                 interrupted = [c.delivery_id for c in changes if c.from_state is DeliveryState.SENDING]
                 if interrupted:
                     await _close_open_attempts(session, interrupted, at=now, outcome="interrupted")
-                await apply_changes(session, changes, at=now)
-                await session.execute(insert(table_of(Attempt)), attempts)
+                applied = await apply_changes(session, changes, at=now)
+                if applied.lost:  # the rows are locked since `_load`: only a bug elsewhere gets here
+                    gone = {lost.change.delivery_id for lost in applied.lost}
+                    drop += [item[0] for item in pending if item[1].id in gone]
+                    pending = [item for item in pending if item[1].id not in gone]
+                    attempts = [a for a in attempts if a["delivery_id"] not in gone]
+                if attempts:
+                    await session.execute(insert(table_of(Attempt)), attempts)
             payloads = await _payloads(session, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:
@@ -244,11 +295,13 @@ class Worker:
                     dispatched_at=None if target is DeliveryState.RETRYING else now,
                     last_error=error,
                     remote_id=outcome.remote_id,
+                    expected_attempt=job.attempt,
                 )
             )
             attempt_rows.append(
                 {
                     "a_id": claim.attempt_id,
+                    "a_delivery": job.delivery_id,
                     "a_ended": now,
                     "a_outcome": outcome.kind.value,
                     "a_status": outcome.http_status,
@@ -257,7 +310,24 @@ class Worker:
                 }
             )
         async with self.database.transaction() as session:
-            await apply_changes(session, changes, at=now)
+            applied = await apply_changes(session, changes, at=now)
+            superseded = {
+                lost.change.delivery_id: lost for lost in applied.lost if not _already_written(lost)
+            }
+            outcomes = {claim.job.delivery_id: outcome for claim, outcome in finished}
+            for row in attempt_rows:
+                lost = superseded.get(str(row.pop("a_delivery")))
+                if lost is not None:
+                    row["a_error"] = _superseded(lost, outcomes[lost.change.delivery_id])
+                    row["a_outcome"] = SUPERSEDED
+            for lost in superseded.values():
+                log.warning(
+                    "delivery %s: attempt %d ended after the delivery had moved on (%s); its outcome is "
+                    "recorded on the attempt, the delivery is left as it is",
+                    lost.change.delivery_id,
+                    lost.change.attempt_count,
+                    lost.describe(),
+                )
             table = table_of(Attempt)
             await session.execute(
                 update(table)
@@ -279,7 +349,8 @@ class Worker:
         if outcome.kind is OutcomeKind.DELIVERED:
             status = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
             remote = f"; the receiver's id: {outcome.remote_id}" if outcome.remote_id else ""
-            return DeliveryState.DELIVERED, None, None, f"delivered{status}{remote}"
+            detail = f" ({outcome.detail})" if outcome.detail else ""
+            return DeliveryState.DELIVERED, None, None, f"delivered{status}{remote}{detail}"
         if outcome.kind is OutcomeKind.AWAITING_PICKUP:
             return DeliveryState.AWAITING_PICKUP, None, None, "waiting in the recipient's inbox"
         if outcome.kind is OutcomeKind.PERMANENT:
@@ -300,11 +371,38 @@ class Worker:
         )
 
     async def dead_lettered(self, delivery_id: str, reason: str) -> None:
-        """A message the workers kept failing on: its delivery becomes `failed` with the reason."""
+        """A message the broker gave up on (its delivery limit): if the workers crashed on it every
+        time, its delivery becomes `failed` with the reason; otherwise the broker gave it back for its
+        own reasons and the delivery is handed out afresh. Waits while the database is away."""
+        await while_unavailable(
+            lambda: self._dead_lettered(delivery_id, reason), what="worker: recording a dead letter"
+        )
+
+    async def _dead_lettered(self, delivery_id: str, reason: str) -> None:
         now = utcnow()
         async with self.database.transaction() as session:
             row = (await _load(session, [delivery_id])).get(delivery_id)
             if row is None or DeliveryState(row.state) not in DISPATCHABLE:
+                return
+            crashes = await _crashes_in_a_row(session, delivery_id)
+            if crashes <= self.settings.broker_delivery_limit:
+                # Redelivered because workers were killed or the broker restarted, not because a
+                # worker failed on it: the delivery's own budget is untouched. A waiting delivery is
+                # handed out again by the relay; a `sending` one is its worker's until its lease ends.
+                log.warning(
+                    "delivery %s: dead-lettered by the broker after %d crash(es) only; handed out again",
+                    delivery_id,
+                    crashes,
+                )
+                await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id == delivery_id,
+                        Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.RETRYING]),
+                    )
+                    .values(dispatched_at=None),
+                    execution_options={"synchronize_session": False},
+                )
                 return
             await _close_open_attempts(session, [delivery_id], at=now, outcome="crashed")
             await apply_changes(
@@ -320,10 +418,62 @@ class Worker:
                         attempt_count=row.attempt_count,
                         dispatched_at=row.dispatched_at,
                         last_error=reason,
+                        expected_attempt=row.attempt_count,
                     )
                 ],
                 at=now,
             )
+
+
+async def _ack(messages: Sequence[BrokerMessage]) -> None:
+    """Acknowledge what is settled. An acknowledgement the broker cannot take (its connection went
+    away) is not an error: it redelivers the message, and the worker that gets it drops it."""
+    results = await asyncio.gather(*(m.ack() for m in messages), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        log.info(
+            "%d acknowledgement(s) not taken by the broker (%r); it will redeliver", len(failed), failed[0]
+        )
+
+
+def _already_written(lost: Lost) -> bool:
+    """The change is where the delivery already is: our own earlier try committed before the
+    database went away (its answer was lost), so this is not a lost race."""
+    change = lost.change
+    return lost.state is change.to_state and lost.attempt_count == change.attempt_count
+
+
+def _superseded(lost: Lost, outcome: Outcome) -> str:
+    what = outcome.kind.value
+    if outcome.http_status:
+        what += f" (HTTP {outcome.http_status})"
+    if outcome.remote_id:
+        what += f"; the receiver's id: {outcome.remote_id}"
+    if outcome.error:
+        what += f": {outcome.error}"
+    return f"superseded: {lost.describe()} when this attempt ended; its outcome: {what}"
+
+
+async def _own_attempts(session: AsyncSession, attempt_ids: Mapping[str, str]) -> dict[str, int]:
+    """Which of these attempts exist already (delivery id -> attempt number)."""
+    rows = await session.execute(
+        select(Attempt.delivery_id, Attempt.number).where(Attempt.id.in_(list(attempt_ids.values())))
+    )
+    return {row.delivery_id: row.number for row in rows}
+
+
+async def _crashes_in_a_row(session: AsyncSession, delivery_id: str) -> int:
+    """How many of the delivery's latest attempts ended without an outcome (a worker took it and
+    never answered: interrupted, or still open)."""
+    outcomes = await session.scalars(
+        select(Attempt.outcome).where(Attempt.delivery_id == delivery_id).order_by(Attempt.number.desc())
+    )
+    count = 0
+    for outcome in outcomes:
+        if outcome not in (None, "interrupted"):
+            break
+        count += 1
+    return count
 
 
 async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]]:

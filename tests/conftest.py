@@ -80,6 +80,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path = tmp_path / "hub.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
+    if request.param == "private-postgresql":  # a cluster of the test's own, which it may stop
+        private: str = request.getfixturevalue("private_postgres").url()
+        asyncio.run(upgrade(private))
+        return private
     url: str = request.getfixturevalue("postgres_url")
     asyncio.run(_empty_postgres(url))
     return url

@@ -23,6 +23,7 @@ class ExchangeEvent(StrEnum):
     DUPLICATE = "duplicate"
     DELIVERY_STATE = "delivery-state"  # a delivery changed state: detail has from, to, reason
     PICKUP_PROCESSING = "pickup-processing"  # the recipient's system is working on a parked delivery
+    PICKUP_OVERDUE = "pickup-overdue"  # a parked delivery was not picked up in time (an alert)
 
 
 def exchange_entry(

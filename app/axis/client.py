@@ -233,6 +233,28 @@ class AxisClient:
         operation = Operation.COUNT_RECEIVE_STATUS if status else Operation.COUNT_RECEIVE_EDOC
         return await self._call(operation, {}, _count, body=b"{}")
 
+    async def find_sent(
+        self, content: bytes, *, document_id: str, message_type: str = MessageType.EDOC
+    ) -> str | None:
+        """The DocId of a package this system already sent with these very bytes (the same
+        DocumentId and `hash-file`), or None: what a sender asks before sending again after
+        sendEdoc's answer was lost, so that the axis never holds the package twice."""
+        params = {
+            "servicetype": SERVICE_TYPE,
+            "messagetype": message_type,
+            "documentId": encode_description(document_id),
+        }
+        packages = await self._call(Operation.GET_SENT_EDOC_LIST, params, _sent_packages)
+        digest = file_hash(content)
+        return next(
+            (
+                doc_id
+                for doc_id, found_id, found_hash in packages
+                if doc_id and found_id == document_id and found_hash == digest
+            ),
+            None,
+        )
+
     async def agencies(self) -> list[AxisAgency]:
         """The axis's directory."""
         return await self._call(Operation.GET_AGENCIES_LIST, {}, _agencies)
@@ -376,6 +398,15 @@ def _count(body: dict[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
         raise _Malformed("`count` is not a whole number")
     return int(value)
+
+
+def _sent_packages(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(DocId, DocumentId, hash-file) of each package a getSentEdocList by documentId lists; rows
+    without them (a server that does not know the lookup) match nothing, so the package is sent again."""
+    return [
+        (_text(row, "docId"), _text(row, "documentId"), _text(row, "hash-file").lower())
+        for row in _rows(body)
+    ]
 
 
 def _agencies(body: dict[str, Any]) -> list[AxisAgency]:

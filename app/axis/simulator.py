@@ -74,7 +74,7 @@ _REQUIRED: dict[Operation, tuple[str, ...]] = {
     Operation.GET_EDOC: ("docId",),
     Operation.DOWNLOAD_EDOC: ("docId",),
     Operation.UPDATE_STATUS: ("docId", "status"),
-    Operation.GET_SENT_EDOC_LIST: (),
+    Operation.GET_SENT_EDOC_LIST: (),  # docId, none (every package), or documentId (see `sent`)
     Operation.COUNT_RECEIVE_EDOC: (),
     Operation.COUNT_RECEIVE_STATUS: (),
     Operation.GET_AGENCIES_LIST: (),
@@ -124,6 +124,9 @@ class FaultSpec(BaseModel):
     http_status: int | None = Field(503, ge=400, le=599)
     error_code: ErrorCode = ErrorCode.SYSTEM_ERROR
     delay_seconds: float = Field(0.0, ge=0, le=600)
+    # Served first, then answered this much later: a sender whose timeout is shorter does not learn
+    # that the axis holds its package (an ambiguous send).
+    answer_delay_seconds: float = Field(0.0, ge=0, le=600)
 
     @field_validator("operation")
     @classmethod
@@ -362,7 +365,12 @@ class _Axis:
     def sent(self, caller: str, request: SignedRequest) -> dict[str, object]:
         """One row per recipient of the package `docId`, or without a docId of every package of
         `messagetype` the caller sent, newest first. The receive status is the latest status message
-        a recipient sent back through the axis about it."""
+        a recipient sent back through the axis about it. With `documentId` instead (an extension of
+        this simulator's, not the SDK's), the packages the caller sent with that DocumentId, each
+        with its `hash-file`: how the hub finds out whether a send whose answer was lost arrived."""
+        document_id = request.param("documentId")
+        if document_id is not None and not request.param("docId"):
+            return self.sent_packages(caller, decode_description(document_id))
         doc_id = request.param("docId", spelled=True) or ""
         if doc_id:
             package = self.packages.get(doc_id)
@@ -410,6 +418,24 @@ class _Axis:
             "receiveStatusDesc": _status_name(latest.status_code) if latest else "",
             "documentId": package.document_id,
         }
+
+    def sent_packages(self, caller: str, document_id: str) -> dict[str, object]:
+        """getSentEdocList with `documentId` (percent-encoded) instead of `docId`: the packages this
+        system sent for that DocumentId, each with its DocId and its `hash-file`, so a sender that
+        lost sendEdoc's answer can find out whether the axis holds its package."""
+        rows = [
+            {
+                "docId": package.doc_id,
+                "documentId": package.document_id,
+                "messageType": package.message_type.value,
+                "from": package.from_code,
+                "hash-file": file_hash(package.content),
+                "created_time": format_timestamp(package.created),
+            }
+            for package in self.packages.values()
+            if package.sender_system == caller and package.document_id == document_id
+        ]
+        return {"data": rows}
 
     def agencies(self) -> dict[str, object]:
         # A closed code is no longer in the axis's directory (its successor names it as old code).
@@ -597,6 +623,8 @@ def create_simulator(systems: Sequence[SimulatedSystem], directory: Sequence[Age
             data = axis.count(caller, MessageType.STATUS)
         else:
             data = axis.agencies()
+        if fault is not None and fault.answer_delay_seconds:
+            await asyncio.sleep(fault.answer_delay_seconds)  # the simulated late answer itself
         return _json(ok(**data), 200)
 
     return app

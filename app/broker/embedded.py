@@ -1,6 +1,7 @@
 """The in-process dispatcher of the embedded default: one asyncio queue per connector, with the same
 delivery limit and dead-lettering as the RabbitMQ topology. Nothing survives the process; after a
-restart the relay hands out again everything that was with it (`forget_dispatches`)."""
+restart the relay hands out again everything that was with it (`forget_dispatches`), and while it
+runs, the relay's sweep hands out again whatever a dead letter or a lost message left unclaimed."""
 
 from __future__ import annotations
 
@@ -67,7 +68,9 @@ class EmbeddedBroker:
             return
         del self.crashes[message.delivery_id]
         if self._dead_letters is not None:
-            await self._dead_letters(message.delivery_id, dead_letter_reason(self.delivery_limit))
+            # In a task of its own, as a dead-letter queue's consumer would: the handler may wait
+            # for the database, and the worker that gave the message up must not wait with it.
+            self._spawn(self._dead_letters(message.delivery_id, dead_letter_reason(self.delivery_limit)))
 
     async def consume(self, connector: str, handler: Handler, *, prefetch: int) -> None:
         self._spawn(self._consume(self.queues[connector], handler, prefetch))

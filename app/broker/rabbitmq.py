@@ -142,8 +142,18 @@ class RabbitBroker:
         queue = await channel.get_queue(DEAD_QUEUE, ensure=True)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            await handler(message.body.decode(), dead_letter_reason(self.delivery_limit))
-            await message.ack()
+            try:
+                await handler(message.body.decode(), dead_letter_reason(self.delivery_limit))
+            except Exception:
+                # Not lost: the delivery stays unsettled in the database and the relay's sweep
+                # hands it out again (ARCHITECTURE.md §5; docs/operators.md, "Faults").
+                log.exception(
+                    "dead letter %r not recorded; the relay's sweep will hand it out again", message.body
+                )
+            try:
+                await message.ack()
+            except Exception as error:  # the connection went away: the dead letter comes back
+                log.info("dead letter %r not acknowledged (%r); it will be redelivered", message.body, error)
 
         await queue.consume(on_message)
 

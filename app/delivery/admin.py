@@ -340,7 +340,10 @@ async def _act_on(
             result.changed.append(delivery.id)
         else:
             result.skipped.append(delivery.id)
-    await apply_changes(session, changes, at=now)
+    applied = await apply_changes(session, changes, at=now)
+    lost = {missed.change.delivery_id for missed in applied.lost}  # moved on meanwhile (a worker)
+    result.changed = [delivery_id for delivery_id in result.changed if delivery_id not in lost]
+    result.skipped += sorted(lost)
     return result
 
 
@@ -364,7 +367,8 @@ async def act_on_one(
     if state not in _ALLOWED_FROM[action]:
         allowed = ", ".join(sorted(s.value for s in _ALLOWED_FROM[action]))
         raise Conflict(f"delivery {delivery_id} is {state.value}; {action.value} applies to {allowed}")
-    await _act_on(session, found, action, actor=actor, reason=reason)
+    if not (await _act_on(session, found, action, actor=actor, reason=reason)).changed:
+        raise Conflict(f"delivery {delivery_id} changed state meanwhile; look at it again")
     record_admin_action(
         session,
         actor=actor,

@@ -3,18 +3,25 @@ themselves, through the REST inbox (`/api/v1/inbox`) or the axis-compatible API 
 
 Both doors list with the same query and settle a pickup with the same functions, so an agency's
 software sees the same inbox whichever protocol it speaks.
+
+A delivery waits in the inbox for as long as it takes: it never fails or expires by itself. One not
+picked up within `inbox_pickup_alert_seconds` is flagged overdue (`pickup_overdue_at`, and an
+exchange-log entry) by the relay's sweep, and `overdue_pickups` / `overdue_pickup_counts` are what an
+alert or a metric reads.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.delivery.service import Change, apply_changes
 from app.kit.clock import utcnow
+from app.kit.db import table_of
 from app.kit.errors import Conflict, NotFound
 from app.models import Delivery, DeliveryState, Document
 
@@ -155,3 +162,86 @@ async def _change(
         ],
         at=utcnow(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OverduePickup:
+    delivery_id: str
+    document_id: str
+    recipient_code: str
+    waiting_since: datetime  # when it entered the inbox (its last change)
+    flagged_at: datetime
+
+
+async def flag_overdue_pickups(
+    session: AsyncSession, *, now: datetime, after: timedelta
+) -> list[OverduePickup]:
+    """Flag the inbox deliveries waiting longer than `after` and not flagged yet, each once, with an
+    exchange-log entry; returns them. Their state does not change."""
+    deliveries = table_of(Delivery)
+    flagged = await session.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.state == DeliveryState.AWAITING_PICKUP.value,
+            deliveries.c.pickup_overdue_at.is_(None),
+            deliveries.c.updated_at <= now - after,
+        )
+        .values(pickup_overdue_at=now, updated_at=deliveries.c.updated_at)
+        .returning(
+            deliveries.c.id, deliveries.c.document_id, deliveries.c.recipient_code, deliveries.c.updated_at
+        )
+    )
+    found = [
+        OverduePickup(row.id, row.document_id, row.recipient_code, row.updated_at, now) for row in flagged
+    ]
+    if found:
+        await append_exchange(
+            session,
+            *(
+                exchange_entry(
+                    ExchangeEvent.PICKUP_OVERDUE,
+                    at=now,
+                    document_id=item.document_id,
+                    delivery_id=item.delivery_id,
+                    agency_code=item.recipient_code,
+                    waiting_since=item.waiting_since.isoformat(),
+                    alert_after_seconds=after.total_seconds(),
+                )
+                for item in found
+            ),
+        )
+    return found
+
+
+async def overdue_pickups(
+    session: AsyncSession, *, recipient_code: str | None = None, limit: int = 100
+) -> list[OverduePickup]:
+    """Inbox deliveries flagged overdue and still not picked up, longest waiting first."""
+    query = (
+        select(
+            Delivery.id,
+            Delivery.document_id,
+            Delivery.recipient_code,
+            Delivery.updated_at,
+            Delivery.pickup_overdue_at,
+        )
+        .where(Delivery.state == DeliveryState.AWAITING_PICKUP, Delivery.pickup_overdue_at.is_not(None))
+        .order_by(Delivery.updated_at)
+        .limit(limit)
+    )
+    if recipient_code is not None:
+        query = query.where(Delivery.recipient_code == recipient_code)
+    return [
+        OverduePickup(row.id, row.document_id, row.recipient_code, row.updated_at, row.pickup_overdue_at)
+        for row in await session.execute(query)
+    ]
+
+
+async def overdue_pickup_counts(session: AsyncSession) -> dict[str, int]:
+    """How many overdue inbox deliveries each recipient has (for a gauge; absent means none)."""
+    rows = await session.execute(
+        select(Delivery.recipient_code, func.count())
+        .where(Delivery.state == DeliveryState.AWAITING_PICKUP, Delivery.pickup_overdue_at.is_not(None))
+        .group_by(Delivery.recipient_code)
+    )
+    return {code: int(count) for code, count in rows}

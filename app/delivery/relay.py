@@ -1,10 +1,16 @@
-"""The outbox relay: hands due deliveries to the broker and records what the broker confirmed.
+"""The outbox relay: hands due deliveries to the broker and records what the broker confirmed. Its
+selection is also the sweeper: nothing a worker should have has to wait for a restart.
 
 Woken after an intake commits in this process (after the batch window, so that the intakes of
-that moment go in one batch), and otherwise every second for retries whose time has come (and
-leases that ran out). Several relays may run at once (one per gateway);
-on PostgreSQL they skip each other's rows. A broker that is down leaves the rows due: intake keeps
-answering, and the relay catches up when the broker returns.
+that moment go in one batch), and otherwise every second for retries whose time has come, leases
+that ran out, and deliveries the broker was handed but no worker claimed within
+`delivery_unclaimed_seconds` (a purged queue, a reset broker, a lost dead letter) — see `due_query`.
+Every `SWEEP_PICKUPS_SECONDS` it also flags inbox deliveries not picked up in time.
+
+Several relays may run at once (one per gateway); on PostgreSQL they skip each other's rows. A
+broker that is down leaves the rows due: intake keeps answering, and the relay catches up when the
+broker returns. A database that is down is waited for, ever longer between tries (up to
+`LONGEST_WAIT_SECONDS`); nothing is lost or counted against a delivery meanwhile.
 """
 
 from __future__ import annotations
@@ -12,28 +18,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from app.broker.base import Broker
+from app.delivery.inbox import flag_overdue_pickups
 from app.delivery.service import due_deliveries, mark_dispatched
 from app.kit.clock import utcnow
-from app.kit.db import Database
+from app.kit.db import Database, database_unavailable
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
 POLL_SECONDS = 1.0
+LONGEST_WAIT_SECONDS = 10.0
+SWEEP_PICKUPS_SECONDS = 60.0
 
 
 class Relay:
     def __init__(
-        self, database: Database, broker: Broker, *, lease_seconds: float, batch_window_seconds: float = 0.0
+        self,
+        database: Database,
+        broker: Broker,
+        *,
+        lease_seconds: float,
+        batch_window_seconds: float = 0.0,
+        unclaimed_seconds: float | None = None,
+        pickup_alert_seconds: float | None = None,
     ) -> None:
         self.database = database
         self.broker = broker
         self.lease = timedelta(seconds=lease_seconds)
         self.batch_window = batch_window_seconds
+        # Not claimed within this, a message is taken for lost; by default the lease's length.
+        self.unclaimed = timedelta(seconds=unclaimed_seconds or lease_seconds)
+        self.pickup_alert = None if pickup_alert_seconds is None else timedelta(seconds=pickup_alert_seconds)
         self._wake = asyncio.Event()
+        self._pickups_swept = float("-inf")
 
     def wake(self) -> None:
         """Something became due (an intake committed): relay now rather than at the next poll."""
@@ -43,21 +64,49 @@ class Relay:
         """One batch: returns (due, confirmed)."""
         now = utcnow()
         async with self.database.transaction() as session:
-            due = await due_deliveries(session, now=now, limit=BATCH)
+            due = await due_deliveries(session, now=now, limit=BATCH, unclaimed_before=now - self.unclaimed)
             if not due:
                 return 0, 0
             confirmed = await self.broker.publish(due)
             await mark_dispatched(session, confirmed, now=now, lease=self.lease)
         return len(due), len(confirmed)
 
+    async def sweep_pickups(self) -> int:
+        """Flag the inbox deliveries not picked up in time; returns how many were flagged now."""
+        if self.pickup_alert is None:
+            return 0
+        async with self.database.transaction() as session:
+            flagged = await flag_overdue_pickups(session, now=utcnow(), after=self.pickup_alert)
+        for item in flagged:
+            log.warning(
+                "delivery %s for %s not picked up since %s (alert: overdue in the inbox)",
+                item.delivery_id,
+                item.recipient_code,
+                item.waiting_since.isoformat(),
+            )
+        return len(flagged)
+
     async def run(self) -> None:
+        wait = POLL_SECONDS
         while True:
             self._wake.clear()
             try:
                 due, confirmed = await self.relay_once()
-            except Exception:  # the database or the broker is away: try again at the next poll
-                log.exception("relay: batch failed")
+                if time.monotonic() - self._pickups_swept >= SWEEP_PICKUPS_SECONDS:
+                    await self.sweep_pickups()
+                    self._pickups_swept = time.monotonic()
+                wait = POLL_SECONDS
+            except Exception as error:  # the database or the broker is away: wait, then try again
+                if database_unavailable(error):
+                    log.warning(
+                        "relay: the database is away (%s); next try in %.0f s", type(error).__name__, wait
+                    )
+                else:
+                    log.exception("relay: batch failed; next try in %.0f s", wait)
                 due, confirmed = 0, 0
+                await asyncio.sleep(wait)  # back-off while something is away, not a synchronisation
+                wait = min(LONGEST_WAIT_SECONDS, wait * 2)
+                continue
             if due == BATCH and confirmed == due:
                 continue  # more may be waiting
             with contextlib.suppress(TimeoutError):

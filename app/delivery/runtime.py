@@ -60,6 +60,8 @@ class Dispatch:
             self.broker,
             lease_seconds=settings.delivery_lease_seconds,
             batch_window_seconds=settings.batch_window_seconds,
+            unclaimed_seconds=settings.delivery_unclaimed_seconds,
+            pickup_alert_seconds=settings.inbox_pickup_alert_seconds,
         )
         self.worker: Worker | None = None
         self.embedded = isinstance(self.broker, EmbeddedBroker)

@@ -3,15 +3,20 @@
 Every change is checked against the state machine (`states.py`) and written together with its
 history event and its exchange-log entry, in the caller's transaction. Changes come in batches: one
 UPDATE, one event INSERT and one log INSERT for the whole batch, because every round trip counts.
+
+A change is a compare-and-set: it names the state (and, for the workers, the attempt) it expects the
+delivery to be in, and is written only if the row is still there. A worker that outlived its lease
+(frozen, or slower than its deadline) finds that another attempt has moved the delivery on: its
+change is *lost*, returned to it instead of written, and nothing moves backwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
@@ -23,7 +28,12 @@ from app.models import Delivery, DeliveryEvent, DeliveryState
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A delivery's move from one state to another, with the columns that go with the new state."""
+    """A delivery's move from one state to another, with the columns that go with the new state.
+
+    `from_state` and `expected_attempt` are the compare-and-set expectation: the change is written
+    only if the delivery is still in `from_state` and, unless `expected_attempt` is None, still has
+    that attempt count (a worker's finish names the attempt it ran; an admin action names the state
+    only)."""
 
     delivery_id: str
     document_id: str
@@ -36,19 +46,71 @@ class Change:
     dispatched_at: datetime | None = None
     last_error: str | None = None
     remote_id: str | None = None  # the receiver's id, once it gave one (kept when None)
+    expected_attempt: int | None = None
 
 
-async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at: datetime) -> None:
-    """Write a batch of state changes, their events and their log entries. Raises IllegalTransition
-    (nothing written) if any change is not allowed."""
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A change that was not written: the delivery had moved on (or does not exist)."""
+
+    change: Change
+    state: DeliveryState | None  # where the delivery actually is; None if there is no such delivery
+    attempt_count: int | None
+
+    def describe(self) -> str:
+        if self.state is None:
+            return f"delivery {self.change.delivery_id} does not exist"
+        return f"the delivery was already {self.state.value} (attempt {self.attempt_count})"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What `apply_changes` did: the changes written and the ones lost to a concurrent change."""
+
+    written: list[Change] = field(default_factory=list)
+    lost: list[Lost] = field(default_factory=list)
+
+
+async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at: datetime) -> Applied:
+    """Write a batch of state changes (one per delivery), their events and their log entries, each
+    only if its delivery is still where the change expects it. Raises IllegalTransition (nothing
+    written) if any change is not allowed by the state machine; returns the changes written and the
+    ones lost."""
     if not changes:
-        return
+        return Applied()
     for change in changes:
         states.check(change.from_state, change.to_state, delivery_id=change.delivery_id)
     deliveries = table_of(Delivery)
+    # Read and lock the rows first (PostgreSQL: FOR UPDATE, in id order so that two batches never
+    # wait for each other; SQLite: the write transaction is already exclusive), so the comparison
+    # and the write cannot be separated by another writer.
+    current_query = (
+        select(deliveries.c.id, deliveries.c.state, deliveries.c.attempt_count)
+        .where(deliveries.c.id.in_([c.delivery_id for c in changes]))
+        .order_by(deliveries.c.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        current_query = current_query.with_for_update()
+    current = {
+        row.id: (DeliveryState(row.state), row.attempt_count) for row in await session.execute(current_query)
+    }
+    written: list[Change] = []
+    lost: list[Lost] = []
+    for change in changes:
+        state, attempts = current.get(change.delivery_id, (None, None))
+        if state is change.from_state and change.expected_attempt in (None, attempts):
+            written.append(change)
+        else:
+            lost.append(Lost(change, state, attempts))
+    if not written:
+        return Applied(written, lost)
     await session.execute(
         update(deliveries)
-        .where(deliveries.c.id == bindparam("b_id"))
+        .where(
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.state == bindparam("b_from"),
+            deliveries.c.attempt_count == bindparam("b_expected"),
+        )
         .values(
             state=bindparam("b_state"),
             attempt_count=bindparam("b_attempts"),
@@ -61,6 +123,8 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
         [
             {
                 "b_id": c.delivery_id,
+                "b_from": c.from_state.value,
+                "b_expected": current[c.delivery_id][1],
                 "b_state": c.to_state.value,
                 "b_attempts": c.attempt_count,
                 "b_next": c.next_attempt_at,
@@ -68,7 +132,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
                 "b_error": c.last_error,
                 "b_remote": c.remote_id,
             }
-            for c in changes
+            for c in written
         ],
     )
     await session.execute(
@@ -81,7 +145,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
                 "to_state": c.to_state.value,
                 "reason": c.reason,
             }
-            for c in changes
+            for c in written
         ],
     )
     await append_exchange(
@@ -98,9 +162,10 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
                 reason=c.reason,
                 **({"remote_id": c.remote_id} if c.remote_id else {}),
             )
-            for c in changes
+            for c in written
         ),
     )
+    return Applied(written, lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,27 +175,37 @@ class Due:
     state: DeliveryState
 
 
-async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> list[Due]:
-    """Deliveries to hand to the broker: queued or retrying ones whose time has come and that are not
-    already with the broker, and `sending` ones whose lease ran out (their worker died). On
-    PostgreSQL the rows stay locked until the caller's transaction ends, and rows another relay holds
-    are skipped, so several relays never hand out the same delivery twice."""
-    query = (
+def due_query(*, now: datetime, unclaimed_before: datetime | None = None) -> Select[str, str, str]:
+    """The relay's selection, which is also the sweeper: deliveries to hand to the broker.
+
+    - queued or retrying ones whose time has come and that are not with the broker;
+    - queued or retrying ones the broker was handed before `unclaimed_before` and no worker ever
+      claimed: the message was lost outside the hub (a purged queue, a reset virtual host, a
+      dead letter whose handler failed, an in-process dispatcher that went away);
+    - `sending` ones whose lease ran out (their worker died, hung, or was frozen).
+
+    Deliveries of a paused connector or endpoint are left out (`app.delivery.pauses`): they wait."""
+    waiting = Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.RETRYING])
+    due = [
+        and_(waiting, Delivery.dispatched_at.is_(None), Delivery.next_attempt_at <= now),
+        and_(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at <= now),
+    ]
+    if unclaimed_before is not None:
+        due.append(and_(waiting, Delivery.dispatched_at <= unclaimed_before))
+    return (
         select(Delivery.id, Delivery.connector, Delivery.state)
-        .where(
-            or_(
-                and_(
-                    Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.RETRYING]),
-                    Delivery.dispatched_at.is_(None),
-                    Delivery.next_attempt_at <= now,
-                ),
-                and_(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at <= now),
-            ),
-            not_paused(),
-        )
+        .where(or_(*due), not_paused())
         .order_by(Delivery.next_attempt_at)
-        .limit(limit)
     )
+
+
+async def due_deliveries(
+    session: AsyncSession, *, now: datetime, limit: int, unclaimed_before: datetime | None = None
+) -> list[Due]:
+    """The deliveries of `due_query`, at most `limit`. On PostgreSQL the rows stay locked until the
+    caller's transaction ends, and rows another relay holds are skipped, so several relays never hand
+    out the same delivery twice."""
+    query = due_query(now=now, unclaimed_before=unclaimed_before).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = await session.execute(query)

@@ -15,13 +15,17 @@ and, in WAL mode, never wait for a writer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import asyncpg
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -136,3 +140,66 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# SQLSTATE classes of a server that is away or going away: connection exception (08), operator
+# intervention (57P: shutting down, starting up), insufficient resources (53).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+_SQLITE_BUSY = ("locked", "busy", "disk i/o", "unable to open")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is away (down, restarting, unreachable, busy), as opposed
+    to something wrong with the work itself: the same work will succeed once it is back."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(
+            current, OSError | TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError
+        ):
+            return True
+        if isinstance(current, InterfaceError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sqlite3.OperationalError):
+            return any(word in str(current).lower() for word in _SQLITE_BUSY)
+        sqlstate = str(getattr(current, "sqlstate", "") or getattr(current, "pgcode", "") or "")
+        if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
+
+
+async def while_unavailable(
+    operation: Callable[[], Awaitable[T]], *, what: str, first_wait: float = 0.5, longest_wait: float = 10.0
+) -> T:
+    """Run a unit of database work (a whole transaction) until it succeeds, waiting between tries,
+    ever longer up to `longest_wait`, for as long as the database is away. Any other error is raised:
+    an outage is never a reason to give up on, or count against, the work."""
+    wait = first_wait
+    tries = 0
+    while True:
+        try:
+            return await operation()
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            tries += 1
+            if tries == 1 or tries % 10 == 0:
+                log.warning(
+                    "%s: the database is away (%s: %s); trying again (try %d)",
+                    what,
+                    type(error).__name__,
+                    str(error).splitlines()[0][:200] if str(error) else "",
+                    tries,
+                )
+        await asyncio.sleep(wait)  # back-off while the database is away, not a synchronisation
+        wait = min(longest_wait, wait * 2)

@@ -11,17 +11,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+
+from app.kit.db import database_unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://lienthong.example/problems/"
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +198,23 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(HubError("an unexpected error occurred; nothing was stored"), request)
 
+    async def on_infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            return await on_unexpected(request, exc)
+        # An outage, not a fault of the request: the caller should send it again shortly. (A handler
+        # of its own, not the catch-all's: the catch-all's answers close the client's connection.)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        unavailable = ServiceUnavailable(
+            "the hub's database is not answering; nothing was stored; send the request again later",
+            retry_after=DATABASE_RETRY_AFTER_SECONDS,
+        )
+        return problem_response(unavailable, request)
+
     app.add_exception_handler(HubError, on_hub_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)
+    for infrastructure in (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(infrastructure, on_infrastructure_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -20,6 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -101,11 +102,7 @@ async def submit_status(
     submitter.check_sender(status.reporter)
 
     async with database.reading() as session:
-        earlier = await session.scalar(
-            select(Document)
-            .where(Document.original_sha256 == digest)
-            .options(selectinload(Document.deliveries))
-        )
+        earlier = await _earlier(session, digest)
         plan = None if earlier else await _plan(session, status, submitter)
     if earlier is not None:
         await record_replay(database, submitter, earlier)
@@ -149,9 +146,18 @@ async def submit_status(
             ],
         )
 
-    routed = await store_message(
-        database, submitter, row, message, plan.routes, also=on_timelines, status_code=status.status_code
-    )
+    try:
+        routed = await store_message(
+            database, submitter, row, message, plan.routes, also=on_timelines, status_code=status.status_code
+        )
+    except IntegrityError:
+        # A concurrent submission of the same bytes won the race: answer as for a replay.
+        async with database.reading() as session:
+            earlier = await _earlier(session, digest)
+        if earlier is None:
+            raise
+        await record_replay(database, submitter, earlier)
+        return StatusResult(_receipt(earlier, status.status_code), created=False)
     receipt = StatusReceipt(
         id=row["id"],
         document_id=original.edxml_document_id,
@@ -161,6 +167,14 @@ async def submit_status(
         routed_to=routed,
     )
     return StatusResult(receipt, created=True)
+
+
+async def _earlier(session: AsyncSession, digest: str) -> Document | None:
+    """The message accepted earlier from these very bytes, if any."""
+    earlier: Document | None = await session.scalar(
+        select(Document).where(Document.original_sha256 == digest).options(selectinload(Document.deliveries))
+    )
+    return earlier
 
 
 async def _plan(session: AsyncSession, status: StatusMessage, submitter: Submitter) -> _Plan:

@@ -7,66 +7,20 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
+from support.delivery import direct_deliveries, states
 from support.receiver import until
 
 from app.broker.embedded import EmbeddedBroker
+from app.delivery.inbox import overdue_pickup_counts, overdue_pickups
 from app.delivery.relay import Relay
 from app.delivery.runtime import CONNECTOR_NAMES
-from app.delivery.service import Due, forget_dispatches
+from app.delivery.service import Change, Due, apply_changes, forget_dispatches
 from app.kit.clock import utcnow
 from app.kit.db import Database
-from app.kit.ids import new_id
-from app.models import Delivery, DeliveryState, Document, Payload
+from app.models import Delivery, DeliveryState
 
-
-async def due_deliveries(
-    database: Database, count: int, *, state: DeliveryState = DeliveryState.QUEUED
-) -> list[str]:
-    """`count` deliveries of one document, due now, written directly (no gateway is running)."""
-    now = utcnow()
-    document_id, ids = new_id(), [new_id() for _ in range(count)]
-    async with database.transaction() as session:
-        await session.execute(
-            insert(Payload),
-            [{"sha256": document_id.ljust(64, "0"), "size": 1, "content": b"x", "created_at": now}],
-        )
-        await session.execute(
-            insert(Document),
-            [
-                {
-                    "id": document_id,
-                    "edxml_document_id": document_id,
-                    "business_type": 0,
-                    "sender_code": "000.00.01.H62",
-                    "subject": "s",
-                    "code_number": "1",
-                    "code_notation": "X",
-                    "received_at": now,
-                    "original_sha256": document_id.ljust(64, "0"),
-                    "sealed_sha256": document_id.ljust(64, "0"),
-                    "sender_signature": "absent",
-                }
-            ],
-        )
-        await session.execute(
-            insert(Delivery),
-            [
-                {
-                    "id": delivery_id,
-                    "document_id": document_id,
-                    "recipient_code": f"R{n:05d}",
-                    "connector": "inbox",
-                    "state": state.value,
-                    "attempt_count": 0,
-                    "next_attempt_at": now - timedelta(seconds=1),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for n, delivery_id in enumerate(ids)
-            ],
-        )
-    return ids
+SENDING, RETRYING, DELIVERED = DeliveryState.SENDING, DeliveryState.RETRYING, DeliveryState.DELIVERED
 
 
 def handed_out(broker: EmbeddedBroker) -> list[str]:
@@ -75,7 +29,7 @@ def handed_out(broker: EmbeddedBroker) -> list[str]:
 
 
 async def test_two_relays_never_hand_out_the_same_delivery(database: Database) -> None:
-    ids = await due_deliveries(database, 500)
+    ids = await direct_deliveries(database, 500)
     brokers = [EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5) for _ in range(2)]
     relays = [Relay(database, broker, lease_seconds=60) for broker in brokers]
 
@@ -98,7 +52,7 @@ class HalfConfirmingBroker(EmbeddedBroker):
 
 
 async def test_only_confirmed_publishes_are_marked(database: Database) -> None:
-    ids = await due_deliveries(database, 10)
+    ids = await direct_deliveries(database, 10)
     relay = Relay(database, HalfConfirmingBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
     assert await relay.relay_once() == (10, 5)
     waiting = await _scalar(database, "SELECT count(*) FROM deliveries WHERE dispatched_at IS NULL")
@@ -108,10 +62,10 @@ async def test_only_confirmed_publishes_are_marked(database: Database) -> None:
 
 
 async def test_after_a_restart_the_dispatcher_hands_out_what_was_in_flight(database: Database) -> None:
-    queued = await due_deliveries(database, 3)
+    queued = await direct_deliveries(database, 3)
     relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=300)
     await relay.relay_once()
-    sending = await due_deliveries(database, 2, state=DeliveryState.SENDING)
+    sending = await direct_deliveries(database, 2, state=DeliveryState.SENDING)
     async with database.transaction() as session:  # a worker had taken these, with a lease
         await session.execute(
             text("UPDATE deliveries SET next_attempt_at = :t, dispatched_at = :t WHERE state = 'sending'"),
@@ -131,7 +85,7 @@ async def _scalar(database: Database, sql: str) -> object:
 
 
 async def test_a_taken_over_delivery_gets_a_new_lease(database: Database) -> None:
-    [stale] = await due_deliveries(database, 1, state=DeliveryState.SENDING)
+    [stale] = await direct_deliveries(database, 1, state=DeliveryState.SENDING)
     relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=300)
     assert await relay.relay_once() == (1, 1)
     async with database.reading() as session:
@@ -163,3 +117,130 @@ async def test_a_settled_message_is_not_settled_again() -> None:
     assert received[2].delivery_id == "failed"  # type: ignore[attr-defined]
     assert broker.crashes == {"failed": 1}
     await broker.close()
+
+
+# --- compare-and-set: a change is written only where it expects the delivery -------------------------
+
+
+def change(delivery_id: str, from_state: DeliveryState, to_state: DeliveryState, **more: object) -> Change:
+    return Change(
+        delivery_id=delivery_id,
+        document_id="d",
+        recipient_code="R00000",
+        from_state=from_state,
+        to_state=to_state,
+        reason="test",
+        **more,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_stale_change_is_lost_not_written(database: Database) -> None:
+    """Two attempts' outcomes for one delivery: the later attempt's is written; the stale one finds
+    the delivery moved on, is returned as lost, and writes nothing (no state, event or log entry)."""
+    [taken_over, settled] = await direct_deliveries(database, 2, state=DeliveryState.SENDING)
+    async with database.transaction() as session:  # both were at attempt 1; one was taken over since
+        await session.execute(
+            text("UPDATE deliveries SET attempt_count = 2 WHERE id = :a"), {"a": taken_over}
+        )
+        await session.execute(
+            text("UPDATE deliveries SET attempt_count = 1, state = 'delivered' WHERE id = :s"), {"s": settled}
+        )
+    stale = [
+        change(taken_over, SENDING, RETRYING, attempt_count=1, expected_attempt=1),
+        change(settled, SENDING, RETRYING, attempt_count=1, expected_attempt=1),
+        change("no-such-delivery", SENDING, DELIVERED, attempt_count=1, expected_attempt=1),
+    ]
+    async with database.transaction() as session:
+        applied = await apply_changes(session, stale, at=utcnow())
+    assert applied.written == []
+    assert [(lost.change.delivery_id, lost.state, lost.attempt_count) for lost in applied.lost] == [
+        (taken_over, SENDING, 2),
+        (settled, DELIVERED, 1),
+        ("no-such-delivery", None, None),
+    ]
+    assert await states(database, [taken_over, settled]) == {taken_over: "sending", settled: "delivered"}
+    assert await _scalar(database, "SELECT count(*) FROM delivery_events") == 0
+    assert await _scalar(database, "SELECT count(*) FROM exchange_log") == 0
+
+    current = [change(taken_over, SENDING, DELIVERED, attempt_count=2, expected_attempt=2)]
+    async with database.transaction() as session:
+        applied = await apply_changes(session, current, at=utcnow())
+    assert (applied.written, applied.lost) == (current, [])
+    assert await states(database, [taken_over]) == {taken_over: "delivered"}
+    assert await _scalar(database, "SELECT count(*) FROM exchange_log WHERE event = 'delivery-state'") == 1
+
+
+async def test_a_change_without_an_expected_attempt_checks_the_state_alone(database: Database) -> None:
+    """As an admin action does: it names the state it acts on, whatever the attempt."""
+    [failed] = await direct_deliveries(database, 1, state=DeliveryState.FAILED)
+    async with database.transaction() as session:
+        applied = await apply_changes(
+            session,
+            [change(failed, DeliveryState.FAILED, DeliveryState.QUEUED, attempt_count=0)],
+            at=utcnow(),
+        )
+        again = await apply_changes(
+            session,
+            [change(failed, DeliveryState.FAILED, DeliveryState.QUEUED, attempt_count=0)],
+            at=utcnow(),
+        )
+    assert len(applied.written) == 1 and again.written == []
+    assert again.lost[0].state is DeliveryState.QUEUED
+
+
+# --- the sweep: what the broker was handed and nobody claimed is handed out again ---------------------
+
+
+async def test_deliveries_the_broker_lost_are_handed_out_again_after_the_unclaimed_bound(
+    database: Database,
+) -> None:
+    ids = await direct_deliveries(database, 5)
+    relay = Relay(
+        database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=300, unclaimed_seconds=1
+    )
+    assert await relay.relay_once() == (5, 5)
+    assert sorted(handed_out(relay.broker)) == sorted(ids)  # type: ignore[arg-type]
+    # ...and the queue loses them (purged), no worker ever claims them.
+    assert await relay.relay_once() == (0, 0)  # not before the bound
+    assert await until(lambda: _relayed(relay), timeout=30) == 5
+    assert sorted(handed_out(relay.broker)) == sorted(ids)  # type: ignore[arg-type]
+
+
+async def _relayed(relay: Relay) -> int:
+    return (await relay.relay_once())[1]
+
+
+# --- inbox deliveries not picked up in time: an alert, never a failure ---------------------------------
+
+
+async def test_inbox_deliveries_waiting_too_long_are_flagged_once_and_stay_in_the_inbox(
+    database: Database,
+) -> None:
+    waiting = await direct_deliveries(database, 3, state=DeliveryState.AWAITING_PICKUP)
+    late, recent = waiting[:2], waiting[2]
+    async with database.transaction() as session:
+        await session.execute(
+            text("UPDATE deliveries SET updated_at = :t WHERE id IN (:a, :b)"),
+            {"t": utcnow() - timedelta(hours=2), "a": late[0], "b": late[1]},
+        )
+    relay = Relay(
+        database,
+        EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5),
+        lease_seconds=300,
+        pickup_alert_seconds=3600,
+    )
+    assert await relay.sweep_pickups() == 2
+    assert await relay.sweep_pickups() == 0  # once each
+
+    async with database.reading() as session:
+        overdue = await overdue_pickups(session)
+        counts = await overdue_pickup_counts(session)
+    assert sorted(item.delivery_id for item in overdue) == sorted(late)
+    assert all(item.waiting_since < item.flagged_at for item in overdue)
+    recipients = {item.recipient_code for item in overdue}
+    assert counts == {code: 1 for code in recipients}
+    assert await states(database, waiting) == dict.fromkeys(waiting, "awaiting_pickup")
+    assert recent not in {item.delivery_id for item in overdue}
+    logged = await _scalar(database, "SELECT count(*) FROM exchange_log WHERE event = 'pickup-overdue'")
+    assert logged == 2
+    assert await relay.relay_once() == (0, 0)  # nothing about it is handed out again

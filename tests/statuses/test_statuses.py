@@ -4,12 +4,14 @@ machinery; and revokes reaching every original recipient."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import date
 from itertools import count
 from typing import Any
 
 import httpx
+import pytest
 from lxml import etree
 from support.hub import OTHER, RECIPIENT, SENDER, Hub
 from support.receiver import until
@@ -18,6 +20,7 @@ from app.edxml import BusinessDocType, DocumentSpec, Organ, StatusSpec, build_do
 from app.edxml.model import NAMESPACE
 from app.sealing.seal import verify_seal
 from app.sealing.service import hub_certificates
+from app.statuses import service
 
 THIRD = "000.00.03.H62"
 STATUS_PATH = "/edXML/edXMLEnvelope/edXMLHeader/Status"
@@ -149,6 +152,28 @@ async def test_the_same_status_again_answers_200_with_the_same_receipt(hub: Hub)
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["id"] == first.json()["id"]
     assert timeline(await view(hub, receipt["id"]), RECIPIENT) == ["03"]
+
+
+async def test_the_same_status_twice_at_the_same_moment_answers_202_and_200(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both submissions pass the replay check before either is stored (the race is forced: each
+    waits for the other before storing); the loser answers like a replay, not with a 500."""
+    document, receipt = await sent(hub)
+    body = status(document, receipt, reporter=RECIPIENT, code="03")
+    both_checked = asyncio.Barrier(2)
+    store = service.store_message
+
+    async def store_after_both_checked(*args: Any, **kwargs: Any) -> Any:
+        await both_checked.wait()
+        return await store(*args, **kwargs)
+
+    monkeypatch.setattr(service, "store_message", store_after_both_checked)
+    answers = await asyncio.gather(*(post_status(hub, body, RECIPIENT) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 202], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert timeline(await view(hub, receipt["id"]), RECIPIENT) == ["03"]
+    assert await hub.scalar("SELECT count(*) FROM documents WHERE kind = 'status'") == 1
 
 
 async def test_a_recall_goes_to_every_recipient_and_on_every_timeline(hub: Hub) -> None:

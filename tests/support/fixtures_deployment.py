@@ -14,6 +14,8 @@ from app.kit.db import Database
 from app.models import Role
 from support.deployment import FAST, Deployment
 from support.hub import SENDER
+from support.postgres import PrivatePostgres
+from support.postgres import available as postgres_tools
 from support.rabbitmq import PrivateNode, fresh_vhost, require_private_node, require_shared_broker
 
 
@@ -42,6 +44,15 @@ def private_rabbitmq(tmp_path: Path) -> Iterator[PrivateNode]:
     require_private_node()
     with PrivateNode(tmp_path / "rabbitmq") as node:
         yield node
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of this test's own, running; the test may stop and start it."""
+    if not postgres_tools():
+        pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
+    with PrivatePostgres() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -203,7 +203,10 @@ class PrivateNode:
         process = self._process
         if process is None or process.poll() is not None:
             return
-        self.ctl("stop", timeout=60)
+        try:
+            self.ctl("stop", timeout=60)
+        except subprocess.TimeoutExpired:  # a machine too busy for rabbitmqctl: as the OS would
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
