@@ -21,7 +21,7 @@ import httpx
 import pytest
 from support.hub import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
 
-from app.axis.protocol import file_hash, sdk_timestamp, sign
+from app.axis.protocol import JSON_TYPE, OCTET_STREAM, file_hash, sdk_timestamp, sign
 from app.axis_api.systems import create_system
 from app.edxml import DocumentSpec, Organ, StatusSpec, build_document, build_status
 from app.edxml.parser import MAX_ATTRIBUTES, MAX_CHILDREN, MAX_DEPTH, MAX_ELEMENTS, MAX_NAMESPACES
@@ -165,26 +165,34 @@ def status_post(build: Callable[[Context], bytes], who: str) -> Send:
 
 
 def vxp(operation: str, headers: Callable[[Context], dict[str, str]], file: bytes | None = None) -> Send:
+    """A `/vxp` call; a file goes as the SDK sends it: the raw bytes and CRLF, application/octet-stream."""
+
     async def send(ctx: Context) -> httpx.Response:
-        files = {"file_doc": ("document.edxml", file, "application/xml")} if file is not None else None
-        return await ctx.hub.client.post(f"/vxp/{operation}", headers=headers(ctx), files=files)
+        body = None if file is None else file + b"\r\n"
+        return await ctx.hub.client.post(f"/vxp/{operation}", headers=headers(ctx), content=body)
 
     return send
 
 
 def signed(
-    params: dict[str, str] | None = None, *, secret: str | None = None
+    params: dict[str, str] | None = None, *, secret: str | None = None, content_type: str = JSON_TYPE
 ) -> Callable[[Context], dict[str, str]]:
     def headers(ctx: Context) -> dict[str, str]:
         system_id, real_secret = ctx.system
-        return sign(system_id, secret or real_secret, params or {}, timestamp=sdk_time(ctx.now_ms()))
+        return sign(
+            system_id,
+            secret or real_secret,
+            params or {},
+            timestamp=sdk_time(ctx.now_ms()),
+            content_type=content_type,
+        )
 
     return headers
 
 
 def vxp_send(content: bytes, **overrides: str) -> Send:
     params = {"from": SENDER, "servicetype": "eDoc", "messagetype": "edoc", "hash-file": file_hash(content)}
-    return vxp("sendEdoc", signed({**params, **overrides}), file=content)
+    return vxp("sendEdoc", signed({**params, **overrides}, content_type=OCTET_STREAM), file=content)
 
 
 def nested_sign_header(ctx: Context) -> dict[str, str]:
