@@ -22,13 +22,16 @@ from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.delivery.cli import delivery_app
+from app.i18n.cli import LocalisedGroup
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 from app.users.cli import user_app
 
-cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
+cli = typer.Typer(
+    help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True, cls=LocalisedGroup
+)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 agency_app = typer.Typer(help="The agency directory (mã định danh).", no_args_is_help=True)
 credential_app = typer.Typer(help="Bearer tokens for agencies and people.", no_args_is_help=True)
