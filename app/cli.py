@@ -22,6 +22,7 @@ from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.delivery.cli import delivery_app
+from app.i18n import format_number, gettext
 from app.i18n.cli import LocalisedGroup
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
@@ -119,7 +120,7 @@ def db_upgrade() -> None:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(settings.effective_database_url))
-    typer.echo("database is up to date")
+    typer.echo(gettext("database is up to date"))
 
 
 @agency_app.command("import")
@@ -141,7 +142,13 @@ def agency_import(
         return added, updated
 
     added, updated = run_in_transaction(work)
-    typer.echo(f"{added} added, {updated} updated, {len(records) - added - updated} unchanged")
+    unchanged = len(records) - added - updated
+    summary = gettext("{added} added, {updated} updated, {unchanged} unchanged")
+    typer.echo(
+        summary.format(
+            added=format_number(added), updated=format_number(updated), unchanged=format_number(unchanged)
+        )
+    )
 
 
 @agency_app.command("add")
@@ -180,7 +187,7 @@ def agency_add(
         return result
 
     added, _ = run_in_transaction(work)
-    typer.echo(f"{record.code} {'added' if added else 'updated'}")
+    typer.echo((gettext("{code} added") if added else gettext("{code} updated")).format(code=record.code))
 
 
 @credential_app.command("create")
@@ -217,7 +224,7 @@ def credential_revoke(credential_id: str) -> None:
         record_admin_action(session, actor=cli_actor(), action="credential.revoke", target=credential_id)
 
     run_in_transaction(work)
-    typer.echo(f"credential {credential_id} revoked")
+    typer.echo(gettext("credential {id} revoked").format(id=credential_id))
 
 
 def main() -> None:

@@ -69,10 +69,10 @@ def cli_locale() -> str:
     """The operator's language: the `language` setting, else the system locale, else Vietnamese."""
     from pydantic import ValidationError
 
-    from app.config import get_settings, system_language
+    from app.config import Settings, system_language
 
     try:
-        configured = get_settings().language
+        configured = Settings().language  # read afresh: the environment of this run
     except ValidationError:  # main() reports a bad setting; the help is still shown
         configured = ""
     for candidate in (configured, system_language()):
