@@ -51,7 +51,7 @@ class Problem:
 class HubError(Exception):
     status: ClassVar[int] = 500
     kind: ClassVar[str] = "internal-error"
-    title: ClassVar[str] = N_("Internal error")
+    title: ClassVar[str] = "Internal error"
 
     def __init__(
         self,
@@ -86,42 +86,42 @@ class HubError(Exception):
 
 
 class BadRequest(HubError):
-    status, kind, title = 400, "bad-request", N_("Bad request")
+    status, kind, title = 400, "bad-request", "Bad request"
 
 
 class Unauthorized(HubError):
-    status, kind, title = 401, "unauthorized", N_("Missing or invalid credential")
+    status, kind, title = 401, "unauthorized", "Missing or invalid credential"
 
 
 class Forbidden(HubError):
-    status, kind, title = 403, "forbidden", N_("Not allowed for this credential")
+    status, kind, title = 403, "forbidden", "Not allowed for this credential"
 
 
 class NotFound(HubError):
-    status, kind, title = 404, "not-found", N_("Not found")
+    status, kind, title = 404, "not-found", "Not found"
 
 
 class Conflict(HubError):
-    status, kind, title = 409, "conflict", N_("Conflict")
+    status, kind, title = 409, "conflict", "Conflict"
 
 
 class ServiceUnavailable(HubError):
-    status, kind, title = 503, "unavailable", N_("Temporarily unavailable")
+    status, kind, title = 503, "unavailable", "Temporarily unavailable"
 
     def __init__(self, detail: str, *, retry_after: int = 5):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class PayloadTooLarge(HubError):
-    status, kind, title = 413, "payload-too-large", N_("Request body too large")
+    status, kind, title = 413, "payload-too-large", "Request body too large"
 
 
 class UnsupportedMediaType(HubError):
-    status, kind, title = 415, "not-xml", N_("Body is not XML")
+    status, kind, title = 415, "not-xml", "Body is not XML"
 
 
 class InvalidDocument(HubError):
-    status, kind, title = 422, "invalid-document", N_("The document is not valid")
+    status, kind, title = 422, "invalid-document", "The document is not valid"
 
 
 #: The language of problem messages when the caller's Accept-Language names none the hub speaks:
