@@ -23,7 +23,7 @@ from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.delivery.cli import delivery_app
 from app.i18n import format_number, gettext
-from app.i18n.cli import LocalisedGroup
+from app.i18n.cli import LocalisedGroup, operator_locale
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.db import Database
 from app.models import AgencyStatus, Role
@@ -120,7 +120,7 @@ def db_upgrade() -> None:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(settings.effective_database_url))
-    typer.echo(gettext("database is up to date"))
+    typer.echo(gettext("database is up to date", operator_locale()))
 
 
 @agency_app.command("import")
@@ -143,10 +143,12 @@ def agency_import(
 
     added, updated = run_in_transaction(work)
     unchanged = len(records) - added - updated
-    summary = gettext("{added} added, {updated} updated, {unchanged} unchanged")
+    summary = gettext("{added} added, {updated} updated, {unchanged} unchanged", operator_locale())
     typer.echo(
         summary.format(
-            added=format_number(added), updated=format_number(updated), unchanged=format_number(unchanged)
+            added=format_number(added, operator_locale()),
+            updated=format_number(updated, operator_locale()),
+            unchanged=format_number(unchanged, operator_locale()),
         )
     )
 
@@ -187,7 +189,13 @@ def agency_add(
         return result
 
     added, _ = run_in_transaction(work)
-    typer.echo((gettext("{code} added") if added else gettext("{code} updated")).format(code=record.code))
+    typer.echo(
+        (
+            gettext("{code} added", operator_locale())
+            if added
+            else gettext("{code} updated", operator_locale())
+        ).format(code=record.code)
+    )
 
 
 @credential_app.command("create")
@@ -224,7 +232,7 @@ def credential_revoke(credential_id: str) -> None:
         record_admin_action(session, actor=cli_actor(), action="credential.revoke", target=credential_id)
 
     run_in_transaction(work)
-    typer.echo(gettext("credential {id} revoked").format(id=credential_id))
+    typer.echo(gettext("credential {id} revoked", operator_locale()).format(id=credential_id))
 
 
 def main() -> None:

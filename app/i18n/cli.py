@@ -9,8 +9,8 @@ commands themselves:
 - click's and typer's own words ("Usage:", "Options", "Show this message and exit.", the usage
   errors), through the `_` those libraries call;
 - a refusal a command prints (`lienthong: …`, app.kit.cli.fail) is the HubError's detail in the
-  language (app.kit.problem_messages); messages written with `gettext` in a command follow the
-  current locale, which `LocalisedGroup` sets.
+  language (app.kit.problem_messages); a command writes its messages with
+  `gettext(message, operator_locale())`, dates and numbers with format_date/format_number.
 What a program reads is never translated: `--json` output, tokens and secrets on the last line,
 identifiers, codes and English log lines.
 """
@@ -20,12 +20,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from typer import _click as click
 from typer.core import TyperGroup
 
-from app.i18n import DEFAULT_LOCALE, LOCALES, N_, normalise, translations, use_locale
+from app.i18n import DEFAULT_LOCALE, LOCALES, N_, normalise, translations
 
 #: click's and typer's own words an operator reads, marked for the catalogue (their msgids are the
 #: libraries' English text exactly).
@@ -81,6 +82,17 @@ def cli_locale() -> str:
             if code in LOCALES:
                 return code
     return DEFAULT_LOCALE
+
+
+#: The language of the command being run (LocalisedGroup sets it). Deliberately not
+#: app.i18n.current_locale: `lienthong serve` runs the server in this process, whose requests
+#: choose their own language.
+_running: ContextVar[str | None] = ContextVar("lienthong_language", default=None)
+
+
+def operator_locale() -> str:
+    """The language to write to the operator in: `gettext(message, operator_locale())`."""
+    return _running.get() or cli_locale()
 
 
 def _commands(command: click.Command) -> Iterator[click.Command]:
@@ -180,5 +192,9 @@ class LocalisedGroup(TyperGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         locale = cli_locale()
         localise(self, locale)
-        with use_locale(locale), libraries_speak(locale):
-            return super().main(*args, **kwargs)
+        token = _running.set(locale)
+        try:
+            with libraries_speak(locale):
+                return super().main(*args, **kwargs)
+        finally:
+            _running.reset(token)
