@@ -24,6 +24,8 @@ from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.delivery.cli import delivery_app
+from app.i18n import format_number, gettext
+from app.i18n.cli import LocalisedGroup, operator_locale
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.clock import utcnow
 from app.kit.db import Database
@@ -34,7 +36,9 @@ from app.routing.cli import route_app
 from app.sealing.cli import agency_certificates_app, keys_app, verify
 from app.users.cli import user_app
 
-cli = typer.Typer(help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True)
+cli = typer.Typer(
+    help="Liên Thông: the provincial edXML document-exchange hub.", no_args_is_help=True, cls=LocalisedGroup
+)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 agency_app = typer.Typer(help="The agency directory (mã định danh).", no_args_is_help=True)
 credential_app = typer.Typer(help="Bearer tokens for agencies and people.", no_args_is_help=True)
@@ -170,7 +174,7 @@ def db_upgrade() -> None:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(settings.effective_database_url))
-    typer.echo("database is up to date")
+    typer.echo(gettext("database is up to date", operator_locale()))
 
 
 @agency_app.command("import")
@@ -192,7 +196,15 @@ def agency_import(
         return added, updated
 
     added, updated = run_in_transaction(work)
-    typer.echo(f"{added} added, {updated} updated, {len(records) - added - updated} unchanged")
+    unchanged = len(records) - added - updated
+    summary = gettext("{added} added, {updated} updated, {unchanged} unchanged", operator_locale())
+    typer.echo(
+        summary.format(
+            added=format_number(added, operator_locale()),
+            updated=format_number(updated, operator_locale()),
+            unchanged=format_number(unchanged, operator_locale()),
+        )
+    )
 
 
 @agency_app.command("add")
@@ -231,7 +243,13 @@ def agency_add(
         return result
 
     added, _ = run_in_transaction(work)
-    typer.echo(f"{record.code} {'added' if added else 'updated'}")
+    typer.echo(
+        (
+            gettext("{code} added", operator_locale())
+            if added
+            else gettext("{code} updated", operator_locale())
+        ).format(code=record.code)
+    )
 
 
 @credential_app.command("create")
@@ -275,7 +293,7 @@ def credential_revoke(credential_id: str) -> None:
         record_admin_action(session, actor=cli_actor(), action="credential.revoke", target=credential_id)
 
     run_in_transaction(work)
-    typer.echo(f"credential {credential_id} revoked")
+    typer.echo(gettext("credential {id} revoked", operator_locale()).format(id=credential_id))
 
 
 @credential_app.command("list")

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     login_throttle_seconds: float = Field(
         default=900.0, gt=0, description="window in which failed logins count; how long a throttle lasts"
     )
+    language: str = Field(
+        default="",
+        pattern=r"^(|vi|en)([-_][A-Za-z]+)?$",
+        description="the language of the command line: vi or en; empty: the system locale's "
+        "(LC_ALL, LC_MESSAGES, LANG) when it is one of them, else vi",
+    )
 
     # Operations: maintenance mode, alerts (docs/operations.md)
     maintenance_retry_after_seconds: int = Field(
@@ -279,3 +285,15 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def system_language() -> str:
+    """The language of the system locale (LC_ALL, then LC_MESSAGES, then LANG), as POSIX reads it;
+    "" for none or for C/POSIX."""
+    import os
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "" if value.split(".")[0] in ("C", "POSIX") else value
+    return ""

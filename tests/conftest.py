@@ -7,6 +7,7 @@ With CI=true a missing PostgreSQL fails the run instead of skipping its half.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,10 @@ from app.main import create_app
 from app.models import Role
 
 pytest_plugins = ["support.fixtures_deployment", "support.cli"]
+
+# The command line speaks Vietnamese by default; the suite's CLI tests read its English output
+# (tests/i18n/test_cli_language.py checks both languages). Processes the tests start inherit it.
+os.environ.setdefault("LIENTHONG_LANGUAGE", "en")
 
 
 def _postgres_available() -> bool:

@@ -123,7 +123,12 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 class ProtocolError(Exception):
     """A request the server refuses, with the ErrorCode and the description its answer carries."""
 
-    def __init__(self, code: ErrorCode, description: str) -> None:
+    def __init__(self, code: ErrorCode, description: str, **params: object) -> None:
+        # With `params`, `description` is an English template N_("… {name} …"), translated in full
+        # by the hub's /vxp (app.axis_api.messages); the English text stays in `description`.
+        self.template = description if params else ""
+        self.params = {name: str(value) for name, value in params.items()}
+        description = description.format(**self.params) if params else description
         super().__init__(f"ErrorCode {code}: {description}")
         self.code = code
         self.description = description

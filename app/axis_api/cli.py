@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.axis_api.systems import create_system, list_systems, parse_sources, revoke_system
 from app.config import Settings
+from app.i18n import format_date
 from app.kit.cli import cli_actor, run_in_transaction
 from app.kit.secrets import load_master_key
 from app.models import VxpSystem
@@ -24,11 +25,12 @@ vxp_system_app = typer.Typer(
 
 
 def _describe(system: VxpSystem) -> str:
-    state = f"revoked {system.revoked_at:%Y-%m-%d}" if system.revoked_at else "active"
+    state = f"revoked {format_date(system.revoked_at)}" if system.revoked_at else "active"
     mode = "strict" if system.strict else "sdk"
     sources = f"  from {system.allowed_sources}" if system.allowed_sources else ""
     return (
-        f"{system.id}  {system.agency_code}  {state:<18}  {mode:<6}  created {system.created_at:%Y-%m-%d}  "
+        f"{system.id}  {system.agency_code}  {state:<18}  {mode:<6}  "
+        f"created {format_date(system.created_at)}  "
         f"{system.holder}{sources}"
     )
 

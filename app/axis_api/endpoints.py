@@ -54,6 +54,7 @@ from app.axis.protocol import (
     read_request,
     verify,
 )
+from app.axis_api.messages import describe, describe_hub_error, describe_protocol_error, vxp_locale
 from app.axis_api.systems import first_time, source_allowed, system_secret
 from app.config import Settings
 from app.delivery.inbox import acknowledge_pickup, awaiting_pickup, note_processing, refuse_pickup
@@ -61,6 +62,7 @@ from app.documents.endpoints import edxml_from_request
 from app.documents.service import Submitter, payload, record_rejection, submit_document
 from app.edxml import STATUS_MEANINGS
 from app.edxml.formats import format_timestamp, parse_date
+from app.i18n import N_
 from app.kit.clock import VIETNAM, utcnow
 from app.kit.cpu import set_caller
 from app.kit.db import Database
@@ -148,7 +150,9 @@ class Caller:
     def required(self, name: str, *, spelled: bool = False) -> str:
         value = self.param(name, spelled=spelled)
         if not value:
-            raise ProtocolError(ErrorCode.INVALID_REQUEST, f"the parameter {PREFIX}{name} is missing")
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST, N_("the parameter {name} is missing"), name=PREFIX + name
+            )
         return value
 
 
@@ -158,34 +162,47 @@ Operate = Callable[[Request, Caller], Awaitable[dict[str, object] | Response]]
 async def _serve(request: Request, operation: Operation, operate: Operate) -> Response:
     """Authenticate, run the operation, and answer in the protocol's shape whatever happens."""
     caller: Caller | None = None
+    locale = vxp_locale(request)  # ErrorDesc: Vietnamese unless Accept-Language asks for English
     try:
         caller = await _authenticate(request)
         data = await operate(request, caller)
+    except _HubRefusal as error:
+        shown = describe_hub_error(error.refusal, locale, error.code)
+        return _refused(operation, caller, error.code, error.description, shown)
     except ProtocolError as error:
-        return _refused(operation, caller, error.code, error.description)
+        return _refused(
+            operation, caller, error.code, error.description, describe_protocol_error(error, locale)
+        )
     except HubError as error:
         if error.status == 429:
-            return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail), 429, error.headers)
+            shown = describe_hub_error(error, locale, ErrorCode.SYSTEM_ERROR)
+            return _answer(failure(ErrorCode.SYSTEM_ERROR, shown, operation), 429, error.headers)
         if error.status >= 500:
             log.warning("vxp %s: %s", operation.value, error.detail)
             status = 503 if error.status == 503 else 500
-            return _answer(failure(ErrorCode.SYSTEM_ERROR, error.detail, operation), status, error.headers)
+            shown = describe_hub_error(error, locale, ErrorCode.SYSTEM_ERROR)
+            return _answer(failure(ErrorCode.SYSTEM_ERROR, shown, operation), status, error.headers)
         code = ErrorCode.UNKNOWN_DOCUMENT if error.status == 404 else ErrorCode.INVALID_REQUEST
-        return _refused(operation, caller, code, error.detail)
+        return _refused(operation, caller, code, error.detail, describe_hub_error(error, locale, code))
     except DataError:  # a value the database cannot take (PostgreSQL: a NUL character in text)
-        return _refused(operation, caller, ErrorCode.INVALID_REQUEST, "a parameter holds a NUL character")
+        nul = N_("a parameter holds a NUL character")
+        return _refused(
+            operation,
+            caller,
+            ErrorCode.INVALID_REQUEST,
+            nul,
+            describe(ErrorCode.INVALID_REQUEST, nul, locale),
+        )
     except (OSError, OperationalError, InterfaceError) as error:
         log.warning("vxp %s: the database is unavailable: %s", operation.value, type(error).__name__)
-        return _answer(
-            failure(ErrorCode.SYSTEM_ERROR, "the hub is temporarily unavailable; try again later", operation),
-            503,
-            {"Retry-After": "5"},
+        shown = describe(
+            ErrorCode.SYSTEM_ERROR, N_("the hub is temporarily unavailable; try again later"), locale
         )
+        return _answer(failure(ErrorCode.SYSTEM_ERROR, shown, operation), 503, {"Retry-After": "5"})
     except Exception:
         log.exception("vxp %s: unexpected error", operation.value)
-        return _answer(
-            failure(ErrorCode.SYSTEM_ERROR, "an unexpected error occurred; try again later", operation), 500
-        )
+        shown = describe(ErrorCode.SYSTEM_ERROR, N_("an unexpected error occurred; try again later"), locale)
+        return _answer(failure(ErrorCode.SYSTEM_ERROR, shown, operation), 500)
     if isinstance(data, Response):
         return data
     return _answer(ok(**data), HTTP_STATUS[ErrorCode.OK])
@@ -203,11 +220,16 @@ def _answer(body: dict[str, object], status: int, headers: dict[str, str] | None
 
 
 def _refused(
-    operation: Operation | None, caller: Caller | None, code: ErrorCode, description: str
+    operation: Operation | None,
+    caller: Caller | None,
+    code: ErrorCode,
+    description: str,
+    shown: str | None = None,
 ) -> Response:
+    """Logged in English (`description`), answered in the caller's language (`shown`)."""
     who = f"system {caller.system_id} ({caller.agency_code})" if caller else "an unauthenticated caller"
     log.info("vxp %s from %s refused: ErrorCode %s: %s", operation or "?", who, code.value, description)
-    return _answer(failure(code, description, operation), HTTP_STATUS[code])
+    return _answer(failure(code, shown or description, operation), HTTP_STATUS[code])
 
 
 async def _authenticate(request: Request) -> Caller:
@@ -218,7 +240,9 @@ async def _authenticate(request: Request) -> Caller:
         found = await system_secret(session, request.app.state.master_key, signed.system_id)
     if found is None:
         raise ProtocolError(
-            ErrorCode.BAD_CREDENTIALS, f"the system id {signed.system_id} is unknown or revoked"
+            ErrorCode.BAD_CREDENTIALS,
+            N_("the system id {system} is unknown or revoked"),
+            system=signed.system_id,
         )
     system, secret = found
     verify(signed, secret)
@@ -371,7 +395,7 @@ async def _send_edoc(request: Request, caller: Caller) -> dict[str, object]:
         await record_rejection(database, submitter, body, error)
         if error.status >= 500:
             raise
-        raise ProtocolError(_send_error_code(error), _describe(error)) from None
+        raise _HubRefusal(_send_error_code(error), error) from None
     if created:
         request.app.state.dispatch.relay.wake()
     return {"DocId": doc_id}
@@ -439,6 +463,14 @@ def _send_error_code(error: HubError) -> ErrorCode:
         if code in codes:
             return code
     return ErrorCode.NOT_EDXML
+
+
+class _HubRefusal(ProtocolError):
+    """A send the hub's own rules refuse: the HubError is kept to describe it in the caller's language."""
+
+    def __init__(self, code: ErrorCode, refusal: HubError) -> None:
+        super().__init__(code, _describe(refusal))
+        self.refusal = refusal
 
 
 def _describe(error: HubError) -> str:
@@ -587,7 +619,12 @@ async def _package_content(request: Request, caller: Caller) -> bytes:
 
 
 def _unknown_package(doc_id: str, caller: Caller) -> ProtocolError:
-    return ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"no package {doc_id} for {caller.agency_code}")
+    return ProtocolError(
+        ErrorCode.UNKNOWN_DOCUMENT,
+        N_("no package {doc_id} for {agency}"),
+        doc_id=doc_id,
+        agency=caller.agency_code,
+    )
 
 
 # updateStatus
@@ -683,7 +720,12 @@ async def _sent(request: Request, caller: Caller) -> dict[str, object]:
     async with database.reading() as session:
         documents = list(await session.scalars(query))
         if doc_id and not documents:
-            raise ProtocolError(ErrorCode.UNKNOWN_DOCUMENT, f"{caller.agency_code} sent no package {doc_id}")
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_DOCUMENT,
+                N_("{agency} sent no package {doc_id}"),
+                agency=caller.agency_code,
+                doc_id=doc_id,
+            )
         delivery_ids = [delivery.id for document in documents for delivery in document.deliveries]
         latest: dict[str, StatusReport] = {}
         if delivery_ids:

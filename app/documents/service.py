@@ -35,6 +35,7 @@ from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.auth.service import Principal
 from app.documents.schemas import DeliveryReceipt, Receipt, SignatureOutcome
 from app.edxml import BusinessDocType, EdxmlDocument, Organization, SignatureKind, read_document
+from app.i18n import N_
 from app.kit.clock import utcnow, vietnam_now
 from app.kit.cpu import off_loop
 from app.kit.db import Database, table_of
@@ -282,7 +283,8 @@ async def _check_against_hub(
             routes.append(decision)
 
     if problems:
-        raise InvalidDocument(f"the document has {len(problems)} problem(s) against the directory", problems)
+        against = N_("the document has {count} problem(s) against the directory")
+        raise InvalidDocument(against, problems, params={"count": len(problems)})
 
     sender = directory[document.sender.organ_id]
     signed = document.signature is SignatureKind.XMLDSIG

@@ -32,6 +32,7 @@ from app.edxml import extract, rules, schema
 from app.edxml.formats import vietnam_today
 from app.edxml.model import NAMESPACE, EdxmlDocument, StatusMessage
 from app.edxml.paths import element_path
+from app.i18n import N_
 from app.kit.errors import InvalidDocument, Problem, UnsupportedMediaType
 
 ROOT = "{" + NAMESPACE + "}edXML"
@@ -185,7 +186,12 @@ def _raise_if_any(schema_problems: list[Problem], others: list[Problem]) -> None
     if count > MAX_PROBLEMS:
         more = Problem("/", "too-many-problems", f"{count - MAX_PROBLEMS} more problems are not listed")
         problems = [*problems[:MAX_PROBLEMS], more]
-    raise InvalidDocument(f"the edXML message has {count} problem{'s' if count > 1 else ''}", problems)
+    template = (
+        N_("the edXML message has {count} problem")
+        if count == 1
+        else N_("the edXML message has {count} problems")
+    )
+    raise InvalidDocument(template, problems, params={"count": count})
 
 
 def _edxml_root(data: bytes) -> etree._Element:

@@ -141,3 +141,25 @@ def format_relative(
     return format_timedelta(
         delta, add_direction=True, threshold=1.0, locale=normalise(locale or current_locale.get())
     )
+
+
+def accept_language(header: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """The supported locale an HTTP Accept-Language header prefers (q-values honoured, `*` and
+    unknown languages skipped), or `default` when it names none: `vi-VN,vi;q=0.9,en;q=0.8` -> vi."""
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, parameters = part.strip().partition(";")
+        code = tag.strip().lower().replace("_", "-").split("-")[0]
+        if code not in LOCALES:
+            continue
+        weight = 1.0
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > 0 and (best is None or (weight, -position) > (best[0], best[1])):
+            best = (weight, -position, code)
+    return best[2] if best else default

@@ -24,7 +24,20 @@ def extract(root: Path = APP_DIR) -> Catalog:
         root, METHODS, keywords=KEYWORDS, options_map=OPTIONS, comment_tags=("Translators:",)
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    if root == APP_DIR:
+        for text in command_line_help():
+            catalog.add(text, None, [("cli.py", 0)], auto_comments=["lienthong --help"])
     return catalog
+
+
+def command_line_help() -> list[str]:
+    """The help texts of `lienthong` and every subcommand (docstrings and help=, in English)."""
+    import typer.main
+
+    from app.cli import cli
+    from app.i18n.cli import help_texts
+
+    return help_texts(typer.main.get_command(cli))
 
 
 def read(path: Path, locale: str) -> Catalog:

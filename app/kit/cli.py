@@ -12,8 +12,10 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, get_settings
+from app.i18n.cli import operator_locale
 from app.kit.db import Database
 from app.kit.errors import HubError
+from app.kit.problem_messages import detail_message
 
 T = TypeVar("T")
 
@@ -45,5 +47,7 @@ def run_in_transaction(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -
 
     try:
         return asyncio.run(main())
-    except (HubError, ValueError) as error:  # KeyMaterialError, SecretError, InvalidAgencyCode: ValueErrors
+    except HubError as error:  # its detail in the operator's language (app.kit.problem_messages)
+        fail(detail_message(error, operator_locale()))
+    except ValueError as error:  # KeyMaterialError, SecretError, InvalidAgencyCode
         fail(str(error))

@@ -7,8 +7,8 @@ with a path into the document, so agency integrators can fix everything in one r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import asyncpg
@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from app.i18n import N_, SOURCE_LOCALE, accept_language
 from app.kit.db import database_unavailable
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,21 @@ class Problem:
     path: str
     code: str
     message: str
+    #: The English template `message` was formatted from, and its named parameters, when it was
+    #: built with `Problem.of`: the message is then translated in full (app.kit.problem_messages).
+    template: str = field(default="", compare=False, repr=False)
+    params: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+
+    @classmethod
+    def of(cls, path: str, code: str, template: str, **params: object) -> Problem:
+        """A problem whose message is a template marked N_("… {name} …") and its parameters."""
+        values = tuple((name, str(value)) for name, value in params.items())
+        return cls(path, code, template.format(**dict(values)), template, values)
+
+    def as_dict(self, locale: str = SOURCE_LOCALE) -> dict[str, str]:
+        from app.kit.problem_messages import problem_message
+
+        return {"path": self.path, "code": self.code, "message": problem_message(self, locale)}
 
 
 class HubError(Exception):
@@ -43,19 +59,32 @@ class HubError(Exception):
     kind: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str, errors: Sequence[Problem] = (), *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        errors: Sequence[Problem] = (),
+        *,
+        headers: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+    ):
+        # With `params`, `detail` is an English template marked N_("… {name} …"), translated in full.
+        self.detail_template = detail if params is not None else ""
+        self.detail_params = {name: str(value) for name, value in (params or {}).items()}
+        detail = detail.format(**self.detail_params) if params is not None else detail
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers or {}
 
-    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+    def to_problem(self, instance: str | None = None, locale: str = SOURCE_LOCALE) -> dict[str, Any]:
+        from app.kit.problem_messages import detail_message, title_message
+
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.kind,
-            "title": self.title,
+            "title": title_message(self, locale),
             "status": self.status,
-            "detail": self.detail,
-            "errors": [asdict(p) for p in self.errors],
+            "detail": detail_message(self, locale),
+            "errors": [p.as_dict(locale) for p in self.errors],
         }
         if instance:
             body["instance"] = instance
@@ -126,12 +155,24 @@ _BY_STATUS: dict[int, type[HubError]] = {
 }
 
 
+#: The language of problem messages when the caller's Accept-Language names none the hub speaks:
+#: English on the REST API (what its integrators have always read); /vxp answers in Vietnamese
+#: (app.axis_api), whose ErrorDesc QLVB software shows to its clerks. Codes and paths never change.
+API_DEFAULT_LOCALE = "en"
+
+
+def problem_locale(request: Request, default: str = API_DEFAULT_LOCALE) -> str:
+    """The language the caller asks for (`Accept-Language: vi` or `en`, with q-values), or `default`."""
+    return accept_language(request.headers.get("accept-language"), default)
+
+
 def problem_response(error: HubError, request: Request) -> JSONResponse:
     headers = dict(error.headers)
     if error.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    headers.setdefault("Content-Language", problem_locale(request))
     return JSONResponse(
-        error.to_problem(instance=request.url.path),
+        error.to_problem(instance=request.url.path, locale=problem_locale(request)),
         status_code=error.status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -153,7 +194,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             for err in exc.errors()
         ]
-        return problem_response(BadRequest("The request's parameters are not valid", problems), request)
+        return problem_response(BadRequest(N_("The request's parameters are not valid"), problems), request)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         # The framework's own refusals (no such path, wrong method, a body it cannot parse) answer in
@@ -196,7 +237,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Nothing was committed (each unit of work is one transaction); details stay in the server log.
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem_response(HubError("an unexpected error occurred; nothing was stored"), request)
+        return problem_response(HubError(N_("an unexpected error occurred; nothing was stored")), request)
 
     async def on_infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
         if not database_unavailable(exc):

@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Environment, Settings, get_settings
+from app.i18n import format_date, format_datetime
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.models import AgencyCertificate, SignaturePolicy, SigningKey
 from app.sealing.keys import (
@@ -47,9 +48,11 @@ agency_certificates_app = typer.Typer(
 
 
 def _describe(key: SigningKey) -> str:
-    state = "active" if key.active else f"retired {key.retired_at:%Y-%m-%d}" if key.retired_at else "inactive"
+    state = (
+        "active" if key.active else f"retired {format_date(key.retired_at)}" if key.retired_at else "inactive"
+    )
     return (
-        f"{key.id}  {key.algorithm:<10}  {state:<18}  valid until {key.not_after:%Y-%m-%d}  "
+        f"{key.id}  {key.algorithm:<10}  {state:<18}  valid until {format_date(key.not_after)}  "
         f"sha256 {key.fingerprint_sha256}"
     )
 
@@ -220,14 +223,17 @@ def verify(
     if not check.valid:
         fail(f"{file}: seal not valid: {check.reason}")
     assert check.signed_at is not None
-    typer.echo(f"{file}: valid seal by key {check.key_id} at {check.signed_at.isoformat()} ({check.subject})")
+    typer.echo(
+        f"{file}: valid seal by key {check.key_id} at {format_datetime(check.signed_at, seconds=True)} "
+        f"({check.subject})"
+    )
 
 
 def _describe_certificate(row: AgencyCertificate) -> str:
-    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+    state = f"revoked {format_date(row.revoked_at)}" if row.revoked_at else "active"
     return (
         f"{row.id}  {row.agency_code}  {state:<18}  "
-        f"valid {row.not_before:%Y-%m-%d} to {row.not_after:%Y-%m-%d}  "
+        f"valid {format_date(row.not_before)} to {format_date(row.not_after)}  "
         f"sha256 {row.fingerprint_sha256}"
     )
 

@@ -9,6 +9,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.i18n import format_datetime, gettext
+from app.i18n.cli import operator_locale
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.models import Role
 from app.users.service import add_user, list_users, new_password, reset_password, set_disabled
@@ -41,7 +43,7 @@ def user_add(
         await add_user(session, name=name, role=role, password=password, actor=cli_actor())
 
     run_in_transaction(work)
-    typer.echo(f"user {name} ({role.value}) added")
+    typer.echo(gettext("user {name} ({role}) added", operator_locale()).format(name=name, role=role.value))
 
 
 @user_app.command("list")
@@ -54,13 +56,18 @@ def user_list() -> None:
                 u.name,
                 u.role,
                 "disabled" if u.disabled_at else "active",
-                u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "never",
+                format_datetime(u.last_login_at, seconds=True)
+                if u.last_login_at
+                else gettext("never", operator_locale()),
             )
             for u in await list_users(session)
         ]
 
     for name, role, state, last in run_in_transaction(work):
-        typer.echo(f"{name:<24} {role:<8} {state:<9} last login: {last}")
+        typer.echo(
+            f"{name:<24} {role:<8} {state:<9} "
+            + gettext("last login: {when}", operator_locale()).format(when=last)
+        )
 
 
 @user_app.command("reset-password")
@@ -78,7 +85,7 @@ def user_reset_password(
         await reset_password(session, name, password=password, actor=cli_actor())
 
     run_in_transaction(work)
-    typer.echo(f"password of {name} reset", err=generate)
+    typer.echo(gettext("password of {name} reset", operator_locale()).format(name=name), err=generate)
     if generate:
         typer.echo(password)
 
@@ -91,7 +98,7 @@ def user_disable(name: str) -> None:
         await set_disabled(session, name, disabled=True, actor=cli_actor())
 
     run_in_transaction(work)
-    typer.echo(f"user {name} disabled")
+    typer.echo(gettext("user {name} disabled", operator_locale()).format(name=name))
 
 
 @user_app.command("enable")
@@ -102,4 +109,4 @@ def user_enable(name: str) -> None:
         await set_disabled(session, name, disabled=False, actor=cli_actor())
 
     run_in_transaction(work)
-    typer.echo(f"user {name} enabled")
+    typer.echo(gettext("user {name} enabled", operator_locale()).format(name=name))

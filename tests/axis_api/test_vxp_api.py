@@ -52,9 +52,12 @@ class System:
 class Vxp:
     """Signed calls to the hub's /vxp, each with a timestamp of its own (as a new SDK object)."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, language: str | None = "en") -> None:
         self.hub = hub
         self._last = datetime.now(VIETNAM)
+        # These tests read ErrorDesc in English; /vxp answers in Vietnamese without Accept-Language
+        # (tests/i18n/test_problem_messages.py).
+        self.language = language
 
     def now(self) -> datetime:
         self._last = max(datetime.now(VIETNAM), self._last + timedelta(milliseconds=1))
@@ -89,6 +92,8 @@ class Vxp:
         files: dict[str, Any] | None = None,
         content: bytes = b"",
     ) -> httpx.Response:
+        if self.language:
+            headers = {**headers, "Accept-Language": self.language}
         if files is not None:
             headers = {name: value for name, value in headers.items() if name != "Content-Type"}
             return await self.hub.client.post(f"/vxp/{operation}", headers=headers, files=files)
