@@ -19,6 +19,7 @@ from app.audit.runtime import start_audit_tasks
 from app.auth.admin_endpoints import router as credentials_admin_router
 from app.auth.audience import Operator
 from app.auth.usage import UsageRecorder
+from app.axis.client import AxisClient
 from app.axis.inbound import AxisInbound
 from app.axis_api.admin_endpoints import router as vxp_systems_admin_router
 from app.axis_api.endpoints import edge_refusal as vxp_edge_refusal
@@ -65,29 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatch = Dispatch(database, settings)
             app.state.dispatch = dispatch
             await dispatch.start()
-            tasks = [
-                asyncio.create_task(
-                    follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
-                )
-            ]
-            tasks += start_audit_tasks(app.state, database, settings, master_key)
             axis = axis_client(settings)
-            app.state.axis_inbound = None
-            if axis is not None:
-                inbound = AxisInbound(
-                    database, axis, settings, sealer=lambda: app.state.sealer, on_stored=dispatch.relay.wake
-                )
-                app.state.axis_inbound = inbound
-                tasks.append(asyncio.create_task(inbound.run()))
-            app.state.maintenance = MaintenanceCache(database)
-            app.state.metrics = GatewayMetrics(database)
-            alerts = AlertEngine(database, settings, axis=lambda: _axis_report(app.state.axis_inbound))
-            tasks.append(asyncio.create_task(alerts.run()))
-            if settings.report_schedule_to:
-                reports = MonthlyReports(database, settings, sealer=lambda: app.state.sealer)
-                tasks.append(asyncio.create_task(reports.run()))
-            if settings.report_snapshot_seconds > 0:
-                tasks.append(asyncio.create_task(Snapshots(database, settings).run()))
+            tasks = _background_tasks(app, database, settings, master_key, axis, dispatch)
             try:
                 yield
             finally:
@@ -109,27 +89,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # The machine path, as a document travels: intake, statuses, the inbox, the directory and the
+    # hub's certificates, and the axis-compatible API.
     app.include_router(documents_router)
+    app.include_router(statuses_router)
+    app.include_router(inbox_router)
     app.include_router(agencies_router)
     app.include_router(sealing_router)
-    app.include_router(inbox_router)
-    app.include_router(statuses_router)
     app.include_router(vxp_router, include_in_schema=True, tags=["axis-compatible API"])
-    app.include_router(admin_deliveries_router)
+    # Beside it, for people: the admin API, the auditors' log, the reports, operations, the console.
+    for router in (
+        admin_deliveries_router,
+        routes_router,
+        agencies_admin_router,
+        credentials_admin_router,
+        vxp_systems_admin_router,
+        operations_router,
+        audit_router,
+        audit_evidence_router,
+        reports_router,
+        metrics_router,
+    ):
+        app.include_router(router)
     install_console(app, settings)
-    app.include_router(metrics_router)
-    app.include_router(routes_router)
-    app.include_router(agencies_admin_router)
-    app.include_router(operations_router)
-    # Outermost last: the intake metrics see the maintenance guard's 503s.
+    # Middleware: the last added is the outermost. The HTTP edge (docs/security.md) sees every request
+    # first: no redirect built from the Host header, limits on headers, on the time to receive a body
+    # and on requests per client; then the intake metrics, which also count the maintenance guard's 503s.
     app.add_middleware(MaintenanceGuard, retry_after=settings.maintenance_retry_after_seconds)
     app.add_middleware(IntakeMetrics)
-    app.include_router(audit_router)
-    app.include_router(audit_evidence_router)
-    app.include_router(credentials_admin_router)
-    app.include_router(vxp_systems_admin_router)
-    # The HTTP edge (docs/security.md): no redirect built from the Host header, limits on headers,
-    # on the time to receive a body and on requests per client.
     app.router.redirect_slashes = False
     app.add_middleware(
         EdgeGuard,
@@ -139,7 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_requests_per_client=settings.max_requests_per_client,
         answers={vxp_router.prefix: vxp_edge_refusal},
     )
-    app.include_router(reports_router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Operator])
     async def healthz() -> dict[str, str]:
@@ -174,6 +160,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     return app
+
+
+def _background_tasks(
+    app: FastAPI,
+    database: Database,
+    settings: Settings,
+    master_key: bytes,
+    axis: AxisClient | None,
+    dispatch: Dispatch,
+) -> list[asyncio.Task[None]]:
+    """The gateway's own loops: following the active signing key, the transparency log, the axis
+    poller, the alert rules and the reports. Those that only one replica should run hold a lease."""
+    tasks = [
+        asyncio.create_task(
+            follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
+        )
+    ]
+    tasks += start_audit_tasks(app.state, database, settings, master_key)
+    app.state.axis_inbound = None
+    if axis is not None:
+        inbound = AxisInbound(
+            database, axis, settings, sealer=lambda: app.state.sealer, on_stored=dispatch.relay.wake
+        )
+        app.state.axis_inbound = inbound
+        tasks.append(asyncio.create_task(inbound.run()))
+    app.state.maintenance = MaintenanceCache(database)
+    app.state.metrics = GatewayMetrics(database)
+    alerts = AlertEngine(database, settings, axis=lambda: _axis_report(app.state.axis_inbound))
+    tasks.append(asyncio.create_task(alerts.run()))
+    if settings.report_schedule_to:
+        reports = MonthlyReports(database, settings, sealer=lambda: app.state.sealer)
+        tasks.append(asyncio.create_task(reports.run()))
+    if settings.report_snapshot_seconds > 0:
+        tasks.append(asyncio.create_task(Snapshots(database, settings).run()))
+    return tasks
 
 
 def _axis_report(inbound: AxisInbound | None) -> AxisReport | None:
