@@ -122,7 +122,7 @@ async def _read_upload(settings: SettingsDep, upload: UploadFile | None, content
     return content.encode("utf-8")
 
 
-@router.post("/agencies/import", response_class=HTMLResponse)
+@router.post("/agencies/import", response_model=None)
 async def import_action(
     request: Request,
     principal: Admin,
