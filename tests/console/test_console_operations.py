@@ -65,6 +65,8 @@ async def test_every_page_shows_in_vietnamese_with_actions_for_admins_only(hub: 
         assert f'href="{path}" aria-current="page"' in page.text or path.count("/") > 2
     overview = await hub.client.get("/admin")
     assert "Cảnh báo gần đây" in overview.text
+    english = await hub.client.get("/admin/connectors", params={"lang": "en"})
+    assert "<h1>Connectors</h1>" in english.text and "Maintenance mode" in english.text
     hub.client.cookies.clear()
 
     assert (await log_in(hub.client, AUDITOR)).status_code == 303
@@ -177,6 +179,13 @@ async def test_connectors_pause_resume_test_and_maintenance(hub: Hub, qlvb: Rece
     refused = await hub.submit(document(RECIPIENT))
     assert refused.status_code == 503
     assert [e[:2] for e in await logged(hub, "maintenance.on")] == [(ACTOR, "maintenance")]
+    assert 'href="/admin/connectors#h-maintenance"' in (await hub.client.get("/admin")).text
+    hub.client.cookies.clear()
+    assert (await log_in(hub.client, AUDITOR)).status_code == 303
+    seen = (await hub.client.get("/admin")).text
+    assert "data-maintenance" in seen and "#h-maintenance" not in seen  # shown, no switch
+    hub.client.cookies.clear()
+    assert (await log_in(hub.client, ADMIN)).status_code == 303
     after = await act(hub.client, "/admin/connectors", "/admin/maintenance", {"on": "false"})
     assert "data-maintenance" not in after
     assert (await hub.submit(document(RECIPIENT))).status_code == 201
