@@ -35,6 +35,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+NEW = "000.00.98.H62"  # not in the demo directory
 OUTSIDE = "000.00.00.G22"  # through the national axis, which this hub does not have: fails at once
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -297,6 +298,29 @@ async def test_the_operations_pages_in_a_browser(
             database, "SELECT endpoint_timeout_seconds AS timeout FROM agencies WHERE code = :c", c=RECIPIENT
         )
         assert agency.timeout == 20
+
+        # Import a directory file: the preview says what changes; nothing is written before "Xác nhận".
+        await page.goto(f"{base}/admin/agencies")
+        await page.get_by_role("button", name="Nhập tệp danh mục").click()
+        dialog = page.locator("dialog#agency-import")
+        await dialog.get_by_label("Tệp danh mục").set_input_files(
+            files=[
+                {
+                    "name": "danh-muc.csv",
+                    "mimeType": "text/csv",
+                    "buffer": f"code,name\n{NEW},Sở Mới\n".encode(),
+                }
+            ]
+        )
+        await dialog.get_by_role("button", name="Xem trước").click()
+        await page.wait_for_url(f"{base}/admin/agencies/import")
+        assert await page.locator(f"tr[data-added='{NEW}']").count() == 1
+        assert await rows(database, "SELECT code FROM agencies WHERE code = :c", c=NEW) == []
+        await check_page(page, "15-co-quan-nhap")
+        await page.get_by_role("button", name="Xác nhận nhập").click()
+        await page.wait_for_url(f"{base}/admin/agencies")
+        [added] = await rows(database, "SELECT name FROM agencies WHERE code = :c", c=NEW)
+        assert added.name == "Sở Mới"
 
         # Định tuyến: which connector a code takes.
         await page.get_by_role("link", name="Định tuyến").click()
