@@ -260,6 +260,11 @@ async def test_agencies_search_add_edit_suspend_close_and_policy(hub: Hub) -> No
     await act(hub.client, edit, f"{edit}/status", {"status": "closed", "successor_code": RECIPIENT})
     assert await hub.scalar("SELECT successor_code FROM agencies WHERE code = :c", c=NEW_AGENCY) == RECIPIENT
     assert [e[:2] for e in await logged(hub, "agency.closed")] == [(ACTOR, NEW_AGENCY)]
+    await act(hub.client, edit, f"{edit}/status", {"status": "active", "reason": "mở lại"})
+    assert await hub.scalar("SELECT status FROM agencies WHERE code = :c", c=NEW_AGENCY) == "active"
+    assert await hub.scalar("SELECT successor_code FROM agencies WHERE code = :c", c=NEW_AGENCY) is None
+    [(actor, _, detail)] = await logged(hub, "agency.active")
+    assert (actor, detail["previous"], detail["reason"]) == (ACTOR, "closed", "mở lại")
 
     await act(hub.client, edit, f"{edit}/signature-policy", {"policy": "required"})
     assert (
