@@ -30,12 +30,23 @@ from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
 from app.console.deps import LoginRequired, login_redirect
-from app.console.pages import account, admin_log, deliveries, language, login, overview
+from app.console.pages import (
+    account,
+    admin_log,
+    agencies,
+    connectors,
+    deliveries,
+    keys,
+    language,
+    login,
+    overview,
+    routes,
+)
 from app.console.rendering import error_page
 from app.kit.errors import HubError, problem_response
 from app.users.throttle import LoginThrottle
 
-PAGES = [login, language, overview, deliveries, admin_log, account]
+PAGES = [login, language, overview, deliveries, connectors, agencies, routes, keys, admin_log, account]
 STATIC = Path(__file__).parent / "static"
 
 

@@ -13,9 +13,11 @@ from fastapi.responses import RedirectResponse
 from app.auth.audience import Audience, declares
 from app.auth.deps import staff_principal
 from app.auth.service import Principal
+from app.kit.db import Database
 from app.kit.deps import DatabaseDep
 from app.kit.errors import Forbidden, HubError
 from app.models import Role
+from app.operations.maintenance import MaintenanceCache, MaintenanceState, maintenance_state
 
 
 class LoginRequired(HubError):
@@ -27,7 +29,17 @@ async def console_principal(request: Request, database: DatabaseDep) -> Principa
     principal = await staff_principal(request, database, None)
     if principal is None:
         raise LoginRequired("log in to the console")
+    # Every page shows the maintenance banner while the switch is on (the gateway's cached view).
+    request.state.maintenance = await current_maintenance(request, database)
     return principal
+
+
+async def current_maintenance(request: Request, database: Database) -> MaintenanceState:
+    cache: MaintenanceCache | None = getattr(request.app.state, "maintenance", None)
+    if cache is not None:
+        return await cache.current()
+    async with database.reading() as session:
+        return await maintenance_state(session)
 
 
 async def console_admin(principal: Annotated[Principal, Depends(console_principal)]) -> Principal:

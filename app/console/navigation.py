@@ -26,14 +26,14 @@ class NavItem:
 NAVIGATION: list[NavItem] = [
     NavItem("overview", N_("Overview"), "/admin"),
     NavItem("deliveries", N_("Delivery queue"), "/admin/deliveries"),
-    # Pages to come, fed by the operations services (not links until their page exists):
-    NavItem("connectors", N_("Connectors"), "/admin/connectors", ready=False),
-    NavItem("agencies", N_("Agencies"), "/admin/agencies", ready=False),
-    NavItem("routes", N_("Routes"), "/admin/routes", ready=False),
+    NavItem("connectors", N_("Connectors"), "/admin/connectors"),
+    NavItem("agencies", N_("Agencies"), "/admin/agencies"),
+    NavItem("routes", N_("Routes"), "/admin/routes"),
+    # A page to come (not a link until it exists):
     NavItem(
         "credentials", N_("Credentials"), "/admin/credentials", ready=False, roles=frozenset({Role.ADMIN})
     ),
-    NavItem("keys", N_("Keys"), "/admin/keys", ready=False),
+    NavItem("keys", N_("Keys"), "/admin/keys"),
     NavItem("admin-log", N_("Admin log"), "/admin/log"),
 ]
 

@@ -103,6 +103,7 @@ def render(
             csrf_field=sessions.CSRF_FIELD,
             csrf=lambda: _CSRF_INPUT.format(sessions.CSRF_FIELD, csrf),
             flash=flash,
+            maintenance=getattr(request.state, "maintenance", None),
             **context,
         )
     response = HTMLResponse(html, status_code=status_code, headers={**SECURITY_HEADERS, **(headers or {})})

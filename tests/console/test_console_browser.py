@@ -35,6 +35,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+NEW = "000.00.98.H62"  # not in the demo directory
 OUTSIDE = "000.00.00.G22"  # through the national axis, which this hub does not have: fails at once
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -233,3 +234,138 @@ async def test_an_operator_repairs_deliveries_and_an_auditor_only_reads(
 
 async def _is(database: Database, delivery_id: str, wanted: str) -> bool:
     return await state_of(database, delivery_id) == wanted
+
+
+async def test_the_operations_pages_in_a_browser(
+    deployment: Deployment, database: Database, qlvb: Receiver, browser: object
+) -> None:
+    """Kết nối, Cơ quan, Định tuyến, Khóa ký: each page and its dialogs pass axe-core; an admin
+    pauses a connector, checks a route, switches maintenance mode on and sees the banner; an auditor
+    sees the pages without a single action."""
+    await add_people(database)
+    await set_endpoint(database, RECIPIENT, qlvb.url("/probe"))
+    with deployment.gateway() as gateway:
+        base = gateway.url
+        context = await browser.new_context(locale="vi-VN")  # type: ignore[attr-defined]
+        page = await context.new_page()
+        await log_in(page, base, ADMIN)
+
+        # Kết nối: pause qlvb-push through its dialog, then resume it.
+        await page.get_by_role("link", name="Kết nối").click()
+        await page.wait_for_url(f"{base}/admin/connectors")
+        assert await page.get_by_role("heading", level=1).inner_text() == "Kết nối"
+        await check_page(page, "10-ket-noi")
+        await page.locator("tr[data-connector='qlvb-push']").get_by_role("button", name="Tạm dừng").click()
+        dialog = page.locator("dialog#pause-qlvb-push")
+        await dialog.get_by_label("Lý do").fill("bảo trì máy nhận")
+        await check_page(page, "11-ket-noi-tam-dung")
+        await dialog.get_by_role("button", name="Tạm dừng").click()
+        await page.wait_for_url(f"{base}/admin/connectors")
+        assert "Đã tạm dừng qlvb-push." in await page.get_by_role("status").first.inner_text()
+        [paused] = await rows(database, "SELECT paused_by, reason FROM connector_pauses")
+        assert (paused.paused_by, paused.reason) == (f"user:{ADMIN}", "bảo trì máy nhận")
+        await page.locator("tr[data-connector='qlvb-push']").get_by_role("button", name="Tiếp tục").click()
+        await page.locator("dialog#resume-qlvb-push").get_by_role("button", name="Tiếp tục").click()
+        await page.wait_for_url(f"{base}/admin/connectors")
+        assert await rows(database, "SELECT scope FROM connector_pauses") == []
+
+        # Maintenance mode: the banner on every page until it is switched off.
+        await page.get_by_role("button", name="Bật chế độ bảo trì").click()
+        dialog = page.locator("dialog#maintenance-on")
+        await dialog.get_by_label("Thông báo cho bên gửi").fill("nâng cấp đến 22 giờ")
+        await dialog.get_by_role("button", name="Bật").click()
+        await page.wait_for_url(f"{base}/admin/connectors")
+        banner = page.locator("[data-maintenance]")
+        assert "nâng cấp đến 22 giờ" in await banner.inner_text()
+        await check_page(page, "12-bao-tri")
+
+        # Cơ quan: search, one agency, its edit dialog.
+        await page.get_by_role("link", name="Cơ quan").click()
+        await page.get_by_label("Mã hoặc tên").fill(RECIPIENT)
+        await page.get_by_role("button", name="Lọc").click()
+        await page.wait_for_url(re.compile(r"q="))
+        assert await page.locator("tr[data-agency]").count() == 1
+        assert "data-maintenance" in await page.content()
+        await check_page(page, "13-co-quan")
+        await page.get_by_role("link", name=RECIPIENT).click()
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        await page.get_by_role("button", name="Sửa").click()
+        await check_page(page, "14-co-quan-sua")
+        await page.locator("dialog#agency-edit").get_by_label("Thời gian chờ địa chỉ nhận (giây)").fill("20")
+        await page.locator("dialog#agency-edit").get_by_role("button", name="Lưu").click()
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        [agency] = await rows(
+            database, "SELECT endpoint_timeout_seconds AS timeout FROM agencies WHERE code = :c", c=RECIPIENT
+        )
+        assert agency.timeout == 20
+
+        # Import a directory file: the preview says what changes; nothing is written before "Xác nhận".
+        await page.goto(f"{base}/admin/agencies")
+        await page.get_by_role("button", name="Nhập tệp danh mục").click()
+        dialog = page.locator("dialog#agency-import")
+        await dialog.get_by_label("Tệp danh mục").set_input_files(
+            files=[
+                {
+                    "name": "danh-muc.csv",
+                    "mimeType": "text/csv",
+                    "buffer": f"code,name\n{NEW},Sở Mới\n".encode(),
+                }
+            ]
+        )
+        await dialog.get_by_role("button", name="Xem trước").click()
+        await page.wait_for_url(f"{base}/admin/agencies/import")
+        assert await page.locator(f"tr[data-added='{NEW}']").count() == 1
+        assert await rows(database, "SELECT code FROM agencies WHERE code = :c", c=NEW) == []
+        await check_page(page, "15-co-quan-nhap")
+        await page.get_by_role("button", name="Xác nhận nhập").click()
+        await page.wait_for_url(f"{base}/admin/agencies")
+        [added] = await rows(database, "SELECT name FROM agencies WHERE code = :c", c=NEW)
+        assert added.name == "Sở Mới"
+
+        # Định tuyến: which connector a code takes.
+        await page.get_by_role("link", name="Định tuyến").click()
+        await page.get_by_label("Mã định danh").fill(RECIPIENT)
+        await page.get_by_role("button", name="Kiểm tra").click()
+        await page.wait_for_url(re.compile(r"code="))
+        assert "qlvb-push" in await page.locator("[data-resolution]").inner_text()
+        await check_page(page, "15-dinh-tuyen")
+        await page.get_by_role("button", name="Thêm quy tắc").click()
+        await check_page(page, "16-dinh-tuyen-them")
+        await page.locator("dialog#route-add").get_by_role("button", name="Thôi").click()
+
+        # Khóa ký số: the active key and the rotate dialog.
+        await page.get_by_role("link", name="Khóa ký số").click()
+        await page.wait_for_url(f"{base}/admin/keys")
+        [key] = await rows(database, "SELECT fingerprint_sha256 AS f FROM signing_keys WHERE active")
+        assert key.f in await page.locator("[data-active-key]").inner_text()
+        await check_page(page, "17-khoa-ky")
+        await page.get_by_role("button", name="Thay khóa").click()
+        await check_page(page, "18-khoa-ky-thay")
+        await page.locator("dialog#key-rotate").get_by_role("button", name="Thôi").click()
+
+        # Tổng quan with the recent alerts; then maintenance off again.
+        await page.goto(f"{base}/admin")
+        assert await page.get_by_role("heading", name="Cảnh báo gần đây").count() == 1
+        await page.goto(f"{base}/admin/connectors")
+        await page.get_by_role("button", name="Tắt chế độ bảo trì").click()
+        await page.locator("dialog#maintenance-off").get_by_role("button", name="Tắt").click()
+        await page.wait_for_url(f"{base}/admin/connectors")
+        assert await page.locator("[data-maintenance]").count() == 0
+        await context.close()
+
+        # The auditor: the same pages, no action.
+        context = await browser.new_context(locale="vi-VN")  # type: ignore[attr-defined]
+        page = await context.new_page()
+        await log_in(page, base, AUDITOR)
+        for path in (
+            "/admin/connectors",
+            "/admin/agencies",
+            f"/admin/agencies/{RECIPIENT}",
+            "/admin/routes",
+            "/admin/keys",
+        ):
+            await page.goto(f"{base}{path}")
+            assert await page.locator("[data-dialog]").count() == 0, path
+            assert await page.locator("main form[method=post]").count() == 0, path
+        await check_page(page, "19-khoa-ky-kiem-tra-vien")
+        await context.close()

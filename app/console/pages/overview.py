@@ -17,9 +17,11 @@ from app.i18n import local_time
 from app.kit.clock import utcnow
 from app.kit.deps import ReadingSessionDep
 from app.models import DeliveryState
+from app.operations.alerts import recent_alerts
 
 router = APIRouter()
 REFRESH_SECONDS = 10
+RECENT_ALERTS = 10
 CHART_WIDTH, CHART_HEIGHT = 720, 160
 EXPIRY_WARNING = timedelta(days=30)
 
@@ -66,6 +68,7 @@ async def overview_page(request: Request, principal: Person, session: ReadingSes
         "pages/overview.html",
         principal=principal,
         page="overview",
+        alerts=await recent_alerts(session, limit=RECENT_ALERTS),
         **await _context(request, session),
     )
 
