@@ -24,7 +24,7 @@ from app.axis.cli import axis_app, dev_app
 from app.axis_api.cli import vxp_system_app
 from app.config import Settings, get_settings
 from app.delivery.cli import delivery_app
-from app.i18n import format_number, gettext
+from app.i18n import format_date, format_datetime, format_number, gettext
 from app.i18n.cli import LocalisedGroup, operator_locale
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.clock import utcnow
@@ -307,12 +307,13 @@ def credential_list(
     async def work(session: AsyncSession, _settings: Settings) -> list[CredentialOut]:
         return [CredentialOut.of(row) for row in await list_credentials(session, agency_code=agency)]
 
+    locale = operator_locale()
     for row in run_in_transaction(work):
         if as_json:
             typer.echo(row.model_dump_json())
             continue
-        last_used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
-        expires = f"until {row.expires_at:%Y-%m-%d}" if row.expires_at else "no expiry"
+        last_used = format_datetime(row.last_used_at, locale) if row.last_used_at else "never used"
+        expires = f"until {format_date(row.expires_at, locale)}" if row.expires_at else "no expiry"
         typer.echo(
             f"{row.id}  {row.role.value:<8} {row.agency_code or '-':<15} {row.state:<8} {expires:<16} "
             f"{last_used:<17} {row.holder}"

@@ -112,6 +112,20 @@ CODE_MESSAGES: dict[str, str] = {
     "list_type": N_("A list is expected"),
     "value_error": N_("The value is not valid"),
     "invalid": N_("The value is not valid"),
+    # the request itself, at the HTTP edge (app.kit.edge, app.kit.http, app.kit.errors)
+    "content-encoding": N_("Compressed request bodies are not accepted: send the body uncompressed"),
+    "nul-character": N_("The request's path or query holds a NUL character"),
+    "unstorable-value": N_(
+        "A value in the request cannot be stored (a NUL character, or a number out of range)"
+    ),
+    "encoding-mismatch": N_("The encoding the document declares is not the one it is written in"),
+    "forbidden-xinclude": N_("XInclude is not accepted"),
+    # the console's and the CLI's administration (app.agencies, app.routing, app.delivery)
+    "empty": N_("Nothing to change: send at least one field"),
+    "invalid-code": N_("This is not a valid agency identification code"),
+    "invalid-successor": N_("The successor must be an active agency other than this one"),
+    "invalid-pattern": N_("This is not a valid agency code pattern (like *.H62, *.30.H62 or *)"),
+    "unknown-connector": N_("This connector does not exist"),
 }
 
 #: The `title` of every HubError kind, marked here for the catalogue rather than where the kinds are
@@ -129,6 +143,11 @@ TITLES = (
     N_("The document is not valid"),
     N_("The hub has no signing key"),
     N_("Log in to the console"),
+    N_("Method not allowed"),
+    N_("The request was not received in time"),
+    N_("Request headers too large"),
+    N_("Too many requests"),
+    N_("Under maintenance"),
 )
 
 #: The constant details callers meet most, marked here rather than where they are raised (other
@@ -136,7 +155,7 @@ TITLES = (
 #: checks each still occurs in app/; a new constant detail is better marked N_ where it is raised.
 COMMON_DETAILS = (
     N_("send 'Authorization: Bearer <token>'"),
-    N_("the token is unknown or revoked"),
+    N_("the token is unknown, revoked or expired"),
     N_("send 'Authorization: Bearer <token>' or log into the console"),
     N_("the form's CSRF token is missing or wrong: reload the page and try again"),
     N_("documents with a DTD or entity references are not accepted"),
@@ -144,7 +163,7 @@ COMMON_DETAILS = (
     N_("this is a status message, not a document"),
     N_("this is a document, not a status message"),
     N_("not an edXML message"),
-    N_("the document is too large to check"),
+    N_("the document is too costly to check"),
     N_("the sender's signature does not satisfy the hub"),
     N_(
         "another document with this DocumentId was already accepted; a new document needs a new "

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.delivery.pauses import Pause, pause, resume
+from app.i18n import format_datetime
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.operations.connectors import ConnectorHealth, EndpointTest, connector_health, test_endpoint
 from app.operations.maintenance import MaintenanceState, maintenance_state, set_maintenance
@@ -22,7 +23,7 @@ connector_app = typer.Typer(help="Connectors: health, pause, resume, test an end
 def _describe_maintenance(state: MaintenanceState) -> str:
     if not state.on:
         return "maintenance: off"
-    since = f" since {state.since:%Y-%m-%d %H:%M:%S} UTC" if state.since else ""
+    since = f" since {format_datetime(state.since, seconds=True)} (Vietnam time)" if state.since else ""
     message = f": {state.message}" if state.message else ""
     return f"maintenance: on{since} by {state.by}{message}"
 
