@@ -40,13 +40,26 @@ from app.console.pages import (
     language,
     login,
     overview,
+    reports,
     routes,
 )
 from app.console.rendering import error_page
 from app.kit.errors import HubError, problem_response
 from app.users.throttle import LoginThrottle
 
-PAGES = [login, language, overview, deliveries, connectors, agencies, routes, keys, admin_log, account]
+PAGES = [
+    login,
+    language,
+    overview,
+    deliveries,
+    connectors,
+    agencies,
+    routes,
+    keys,
+    reports,
+    admin_log,
+    account,
+]
 STATIC = Path(__file__).parent / "static"
 
 

@@ -34,6 +34,7 @@ NAVIGATION: list[NavItem] = [
         "credentials", N_("Credentials"), "/admin/credentials", ready=False, roles=frozenset({Role.ADMIN})
     ),
     NavItem("keys", N_("Keys"), "/admin/keys"),
+    NavItem("reports", N_("Indicator report"), "/admin/reports"),
     NavItem("admin-log", N_("Admin log"), "/admin/log"),
 ]
 
