@@ -343,6 +343,15 @@ async def test_the_operations_pages_in_a_browser(
         await check_page(page, "18-khoa-ky-thay")
         await page.locator("dialog#key-rotate").get_by_role("button", name="Thôi").click()
 
+        # Báo cáo chỉ số: the table, the trend chart, the paper-count form; an agency's documents.
+        await page.get_by_role("link", name="Báo cáo chỉ số").click()
+        await page.wait_for_url(f"{base}/admin/reports")
+        assert await page.locator("svg[data-trend]").count() == 1
+        assert await page.locator("form[data-paper-form]").count() == 1
+        await check_page(page, "20-bao-cao-chi-so")
+        await page.goto(f"{base}/admin/reports/documents?agency={RECIPIENT}")
+        await check_page(page, "21-bao-cao-van-ban")
+
         # Tổng quan with the recent alerts; then maintenance off again.
         await page.goto(f"{base}/admin")
         assert await page.get_by_role("heading", name="Cảnh báo gần đây").count() == 1
@@ -363,6 +372,7 @@ async def test_the_operations_pages_in_a_browser(
             f"/admin/agencies/{RECIPIENT}",
             "/admin/routes",
             "/admin/keys",
+            "/admin/reports",
         ):
             await page.goto(f"{base}{path}")
             assert await page.locator("[data-dialog]").count() == 0, path
