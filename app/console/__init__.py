@@ -35,6 +35,7 @@ from app.console.pages import (
     admin_log,
     agencies,
     connectors,
+    credentials,
     deliveries,
     keys,
     language,
@@ -46,7 +47,19 @@ from app.console.rendering import error_page
 from app.kit.errors import HubError, problem_response
 from app.users.throttle import LoginThrottle
 
-PAGES = [login, language, overview, deliveries, connectors, agencies, routes, keys, admin_log, account]
+PAGES = [
+    login,
+    language,
+    overview,
+    deliveries,
+    connectors,
+    agencies,
+    routes,
+    credentials,
+    keys,
+    admin_log,
+    account,
+]
 STATIC = Path(__file__).parent / "static"
 
 
