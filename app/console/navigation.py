@@ -29,10 +29,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("connectors", N_("Connectors"), "/admin/connectors"),
     NavItem("agencies", N_("Agencies"), "/admin/agencies"),
     NavItem("routes", N_("Routes"), "/admin/routes"),
-    # A page to come (not a link until it exists):
-    NavItem(
-        "credentials", N_("Credentials"), "/admin/credentials", ready=False, roles=frozenset({Role.ADMIN})
-    ),
+    NavItem("credentials", N_("Credentials"), "/admin/credentials"),
     NavItem("keys", N_("Keys"), "/admin/keys"),
     NavItem("reports", N_("Indicator report"), "/admin/reports"),
     NavItem("admin-log", N_("Admin log"), "/admin/log"),

@@ -343,6 +343,23 @@ async def test_the_operations_pages_in_a_browser(
         await check_page(page, "18-khoa-ky-thay")
         await page.locator("dialog#key-rotate").get_by_role("button", name="Thôi").click()
 
+        # Mã truy cập: issue an agency's credential through its dialog; the token is shown once.
+        await page.get_by_role("link", name="Mã truy cập").click()
+        await page.wait_for_url(f"{base}/admin/credentials")
+        assert await page.get_by_role("heading", level=1).inner_text() == "Mã truy cập"
+        await check_page(page, "17a-ma-truy-cap")
+        await page.get_by_role("button", name="Cấp mã truy cập").click()
+        dialog = page.locator("dialog#credential-issue")
+        await dialog.get_by_label("Mã định danh").fill(RECIPIENT)
+        await dialog.get_by_label("Người giữ").fill("QLVB thử")
+        await check_page(page, "17b-ma-truy-cap-cap")
+        await dialog.get_by_role("button", name="Cấp").click()
+        await page.wait_for_selector("[data-once-warning]")
+        token = await page.locator("[data-secret]").input_value()
+        assert len(token) > 20
+        await check_page(page, "17c-ma-truy-cap-mot-lan")
+        [issued] = await rows(database, "SELECT agency_code FROM credentials WHERE holder = 'QLVB thử'")
+        assert issued.agency_code == RECIPIENT
         # Báo cáo chỉ số: the table, the trend chart, the paper-count form; an agency's documents.
         await page.get_by_role("link", name="Báo cáo chỉ số").click()
         await page.wait_for_url(f"{base}/admin/reports")
@@ -371,6 +388,7 @@ async def test_the_operations_pages_in_a_browser(
             "/admin/agencies",
             f"/admin/agencies/{RECIPIENT}",
             "/admin/routes",
+            "/admin/credentials",
             "/admin/keys",
             "/admin/reports",
         ):
