@@ -35,6 +35,7 @@ NAVIGATION: list[NavItem] = [
     ),
     NavItem("keys", N_("Keys"), "/admin/keys", ready=False),
     NavItem("admin-log", N_("Admin log"), "/admin/log"),
+    NavItem("audit", N_("Exchange log"), "/admin/audit"),
 ]
 
 
