@@ -30,14 +30,12 @@ from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
 from app.console.deps import LoginRequired, login_redirect
-from app.console.pages import account, admin_log, deliveries, language, login, overview
-from app.console.pages import audit
+from app.console.pages import account, admin_log, audit, deliveries, language, login, overview
 from app.console.rendering import error_page
 from app.kit.errors import HubError, problem_response
 from app.users.throttle import LoginThrottle
 
-PAGES = [login, language, overview, deliveries, admin_log, account]
-PAGES.append(audit)  # the auditors' pages: Nhật ký trao đổi, a document's trail, evidence bundles
+PAGES = [login, language, overview, deliveries, admin_log, account, audit]
 STATIC = Path(__file__).parent / "static"
 
 

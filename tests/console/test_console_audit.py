@@ -43,11 +43,14 @@ async def submitted(hub: Hub) -> str:
     return str(receipt["id"])
 
 
-async def looks(hub: Hub, action: str) -> list[AdminLogEntry]:
+async def looks(hub: Hub, action: str, actor: str) -> list[AdminLogEntry]:
+    """The admin log's record of one person's searches, exports or bundles (the API's looks apart)."""
     async with hub.database.reading() as session:
         return list(
             await session.scalars(
-                select(AdminLogEntry).where(AdminLogEntry.action == action).order_by(AdminLogEntry.id)
+                select(AdminLogEntry)
+                .where(AdminLogEntry.action == action, AdminLogEntry.actor == f"user:{actor}")
+                .order_by(AdminLogEntry.id)
             )
         )
 
@@ -60,9 +63,7 @@ async def api_ids(hub: Hub, **params: object) -> list[int]:
     return [item["id"] for item in answer.json()["items"]]
 
 
-async def test_search_pages_export_and_every_look_recorded(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_search_pages_export_and_every_look_recorded(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     await add_people(hub.database)
     first = await submitted(hub)
     await submitted(hub)
@@ -83,8 +84,8 @@ async def test_search_pages_export_and_every_look_recorded(
     found = await hub.client.get("/admin/audit", params={"document_id": first, "event": "stored"})
     [only] = ROW.findall(found.text)
     assert [int(only)] == await api_ids(hub, document_id=first, event="stored")
-    searches = await looks(hub, "audit.search")
-    assert searches[-1].actor == f"user:{AUDITOR}"
+    searches = await looks(hub, "audit.search", AUDITOR)
+    assert len(searches) == 2  # the first page and this search
     assert searches[-1].detail["filters"] == {"log": "exchange_log", "document_id": first, "event": "stored"}
     assert searches[-1].detail["returned"] == 1
     refused = await hub.client.get("/admin/audit", params={"agency": "h62"})
@@ -113,13 +114,11 @@ async def test_search_pages_export_and_every_look_recorded(
     exported = [json.loads(line) for line in lines.text.splitlines()]
     assert exported and all(e["log"] == "admin_log" for e in exported)
     assert [e["action"] for e in exported].count("audit.search") >= len(searches)
-    exports = await looks(hub, "audit.export")
-    assert [(e.actor, e.detail["format"]) for e in exports] == [
-        (f"user:{AUDITOR}", "csv"),
-        (f"user:{AUDITOR}", "jsonl"),
-    ]
+    exports = await looks(hub, "audit.export", AUDITOR)
+    assert [e.detail["format"] for e in exports] == ["csv", "jsonl"]
+    assert exports[0].detail["filters"] == {"log": "exchange_log", "event": "stored"}
     assert (await hub.client.get("/admin/audit/export", params={"agency": "h62"})).status_code == 400
-    assert (await hub.client.get("/admin/audit/export", params={"format": "xml"})).status_code == 422
+    assert (await hub.client.get("/admin/audit/export", params={"format": "xml"})).status_code == 400
 
     # English on request.
     assert "<h1>Exchange log</h1>" in (await hub.client.get("/admin/audit?lang=en")).text
@@ -137,9 +136,9 @@ async def test_entry_proof_trail_and_evidence_bundle(hub: Hub) -> None:
     entry = await hub.client.get(f"/admin/audit/entries/exchange_log/{stored}")
     assert entry.status_code == 200 and 'data-proof="verified"' in entry.text
     assert "đã kiểm chứng" in entry.text
-    # The search just recorded is not integrated yet: the page says so.
-    [search] = await api_ids(hub, log="admin_log", event="audit.search", actor=f"api:{'auditor'}") or [0]
-    fresh = (await looks(hub, "audit.search"))[-1]
+    # A look recorded since the last checkpoint is not integrated yet: the page says so.
+    await hub.client.get("/admin/audit")
+    fresh = (await looks(hub, "audit.search", ADMIN))[-1]
     pending = await hub.client.get(f"/admin/audit/entries/admin_log/{fresh.id}")
     assert pending.status_code == 200 and 'data-proof="pending"' in pending.text
     assert (await hub.client.get("/admin/audit/entries/admin_log/999999999")).status_code == 404
@@ -150,7 +149,7 @@ async def test_entry_proof_trail_and_evidence_bundle(hub: Hub) -> None:
     assert trail.status_code == 200
     events = set(re.findall(r"<td><code>([a-z.-]+)</code>", trail.text))
     assert {"stored", "routed", "delivery-state"} <= events
-    assert f"<a href=\"/admin/deliveries/" in trail.text and RECIPIENT in trail.text
+    assert '<a href="/admin/deliveries/' in trail.text and RECIPIENT in trail.text
     assert "Tải gói bằng chứng" in trail.text
     assert (await hub.client.get("/admin/audit/documents/no-such-document")).status_code == 404
 
@@ -161,6 +160,6 @@ async def test_entry_proof_trail_and_evidence_bundle(hub: Hub) -> None:
     report = verify_bundle(bundle.content, trusted_key=key)
     assert report.valid, report.problems
     assert report.document_id == document_id and report.entries == report.proven >= 4
-    [recorded] = await looks(hub, "audit.evidence")
-    assert (recorded.actor, recorded.target) == (f"user:{ADMIN}", document_id)
+    [recorded] = await looks(hub, "audit.evidence", ADMIN)
+    assert recorded.target == document_id
     hub.client.cookies.clear()
