@@ -12,8 +12,8 @@ import re
 
 import pytest
 from conftest import ADMIN, AUDITOR, add_people, log_in
-from sqlalchemy import select
-from support.audit import integrate
+from sqlalchemy import select, text
+from support.audit import as_attacker, integrate
 from support.delivery import all_in, document
 from support.hub import RECIPIENT, Hub
 from support.receiver import until
@@ -162,4 +162,11 @@ async def test_entry_proof_trail_and_evidence_bundle(hub: Hub) -> None:
     assert report.document_id == document_id and report.entries == report.proven >= 4
     [recorded] = await looks(hub, "audit.evidence", ADMIN)
     assert recorded.target == document_id
+    # Someone with the database password rewrites the entry: its proof no longer verifies.
+    async with as_attacker(hub.database) as session:
+        await session.execute(
+            text("UPDATE exchange_log SET agency_code = '000.00.09.H62' WHERE id = :i"), {"i": stored}
+        )
+    forged = await hub.client.get(f"/admin/audit/entries/exchange_log/{stored}")
+    assert 'data-proof="failed"' in forged.text and 'data-proof="verified"' not in forged.text
     hub.client.cookies.clear()
