@@ -34,6 +34,7 @@ from app.console.pages import (
     account,
     admin_log,
     agencies,
+    audit,
     connectors,
     credentials,
     deliveries,
@@ -60,6 +61,7 @@ PAGES = [
     keys,
     reports,
     admin_log,
+    audit,
     account,
 ]
 STATIC = Path(__file__).parent / "static"

@@ -33,6 +33,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("keys", N_("Keys"), "/admin/keys"),
     NavItem("reports", N_("Indicator report"), "/admin/reports"),
     NavItem("admin-log", N_("Admin log"), "/admin/log"),
+    NavItem("audit", N_("Exchange log"), "/admin/audit"),
 ]
 
 

@@ -1,7 +1,7 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright) against a real
 `lienthong serve`: an operator logs in, reads the overview, repairs a failed delivery, discards in
-bulk and finds it in the admin log; an auditor only reads. Every page is checked with axe-core and
-photographed (test-artifacts/console/, not committed)."""
+bulk and finds it in the admin log; an auditor only reads, and searches the exchange log. Every page
+is checked with axe-core and photographed (test-artifacts/console/, not committed)."""
 
 from __future__ import annotations
 
@@ -229,6 +229,23 @@ async def test_an_operator_repairs_deliveries_and_an_auditor_only_reads(
         )
         assert forged.status == 403
         assert await state_of(database, still_failed) == "failed"
+
+        # Nhật ký trao đổi: the auditor searches the log, opens an entry and a document's trail.
+        [row] = await rows(database, "SELECT document_id FROM deliveries WHERE id = :d", d=still_failed)
+        await page.get_by_role("link", name="Nhật ký trao đổi").click()
+        await page.wait_for_url(f"{base}/admin/audit")
+        assert await page.get_by_role("heading", level=1).inner_text() == "Nhật ký trao đổi"
+        await page.get_by_label("Văn bản", exact=True).fill(row.document_id)
+        await page.get_by_role("button", name="Lọc").click()
+        await page.wait_for_url(re.compile(r"document_id="))
+        assert await page.locator("tr[data-entry]").count() >= 3
+        await check_page(page, "10-nhat-ky-trao-doi")
+        await page.locator("tr[data-entry] a").first.click()
+        await page.wait_for_url(re.compile(r"/admin/audit/entries/exchange_log/"))
+        await check_page(page, "11-muc-nhat-ky")
+        await page.goto(f"{base}/admin/audit/documents/{row.document_id}")
+        assert await page.get_by_role("link", name="Tải gói bằng chứng").count() == 1
+        await check_page(page, "12-dau-vet-van-ban")
         await context.close()
 
 
