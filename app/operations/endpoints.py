@@ -250,7 +250,7 @@ async def test_agency_endpoint(
 async def get_alerts(
     session: ReadingSessionDep,
     _principal: StaffPrincipal,
-    before: Annotated[int | None, Query(description="an id: the page before it")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="an id: the page before it")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlertOut]:
     """The alerts the hub raised, newest first, with what each channel answered."""

@@ -55,10 +55,10 @@ async def issue_action(
 ) -> HTMLResponse | RedirectResponse:
     try:
         body = CredentialIn(
-            role=role,  # type: ignore[arg-type]
+            role=role,
             agency_code=agency_code.strip() or None,
             holder=holder.strip() or None,
-            expires_in_days=expires_in_days.strip() or None,  # type: ignore[arg-type]
+            expires_in_days=expires_in_days.strip() or None,
         )
     except ValidationError as error:
         reasons = "; ".join(f"{name}: {message}" for name, message in field_errors(error).items())
