@@ -55,7 +55,7 @@ from app.models import (
 )
 from app.routing.service import RouteDecision, decide, is_local, load_rules
 from app.sealing.seal import Sealer
-from app.sealing.sender import SenderSignatureCheck, check_policy, verify_sender_signature
+from app.sealing.sender import SenderSignatureCheck, judge_and_seal
 from app.sealing.service import agency_certificates
 
 #: Stored as the sender's signature kind of a document that came through the national axis signed by
@@ -147,7 +147,16 @@ async def submit_document(
 
     received_at = utcnow()
     signature, sealed = await off_loop(
-        _verify_and_seal, body, document, checked, sealer, submitter, hub_code=hub_code, at=received_at
+        judge_and_seal,
+        body,
+        document.signature,
+        checked.sender_certificates,
+        checked.sender_policy,
+        sealer,
+        who="sender",
+        from_axis=submitter.from_axis,
+        hub_code=hub_code,
+        at=received_at,
     )
     message = SealedMessage(
         body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, received_at
@@ -168,33 +177,6 @@ async def submit_document(
 def _digest_and_read(body: bytes, *, today: date) -> tuple[str, EdxmlDocument]:
     """Steps 1 and the digest, in one worker thread (hashing 50 MB alone takes a tenth of a second)."""
     return hashlib.sha256(body).hexdigest(), read_document(body, today=today)
-
-
-def _verify_and_seal(
-    body: bytes,
-    document: EdxmlDocument,
-    checked: _Checked,
-    sealer: Sealer,
-    submitter: Submitter,
-    *,
-    hub_code: str,
-    at: datetime,
-) -> tuple[SenderSignatureCheck, bytes]:
-    """Step 4, in one worker thread: the sender's signature against its policy, then the seal."""
-    if document.signature is SignatureKind.ABSENT:
-        signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
-    elif submitter.from_axis and not checked.sender_certificates:
-        # Signed outside the province by an agency that registered nothing here: kept, not judged.
-        signature = SenderSignatureCheck(
-            document.signature,
-            None,
-            "came through the national axis; no certificate of the sender is registered",
-        )
-    else:
-        signature = verify_sender_signature(body, checked.sender_certificates, now=at)
-    if problem := check_policy(signature, checked.sender_policy):
-        raise InvalidDocument("the sender's signature does not satisfy the hub", [problem])
-    return signature, sealer.seal(body, hub_code=hub_code, at=at)
 
 
 async def _check_against_hub(

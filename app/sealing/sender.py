@@ -21,7 +21,8 @@ from datetime import datetime
 from cryptography import x509
 
 from app.edxml.model import SignatureKind
-from app.kit.errors import Problem
+from app.i18n import N_
+from app.kit.errors import InvalidDocument, Problem
 from app.models import SignaturePolicy
 from app.sealing.keys import KeyMaterialError, certificate_fingerprint, check_current
 from app.sealing.seal import (
@@ -31,6 +32,7 @@ from app.sealing.seal import (
     SHA2_DIGESTS,
     SHA2_SIGNATURE_METHODS,
     SIGNATURE_CONFIG,
+    Sealer,
     UnreadableXML,
     edxml_header,
     failure_reason,
@@ -127,3 +129,37 @@ def check_policy(check: SenderSignatureCheck, policy: SignaturePolicy) -> Proble
         "signature-required",
         "this agency must sign its documents: no standard XML signature (ds:Signature) in edXMLHeader",
     )
+
+
+#: Who signed what the hub is sealing: a document's sender, or a status message's reporter.
+_REFUSALS = {
+    "sender": N_("the sender's signature does not satisfy the hub"),
+    "reporter": N_("the reporter's signature does not satisfy the hub"),
+}
+
+
+def judge_and_seal(
+    body: bytes,
+    kind: SignatureKind,
+    certificates: Sequence[x509.Certificate],
+    policy: SignaturePolicy,
+    sealer: Sealer,
+    *,
+    who: str,
+    from_axis: bool,
+    hub_code: str,
+    at: datetime,
+) -> tuple[SenderSignatureCheck, bytes]:
+    """The author's signature (`who`: "sender" or "reporter") against its agency's policy, then the
+    hub's seal: one step, run in a worker thread. A message signed outside the province by an agency
+    that registered no certificate here is kept and not judged."""
+    if kind is SignatureKind.ABSENT:
+        signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
+    elif from_axis and not certificates:
+        reason = f"came through the national axis; no certificate of the {who} is registered"
+        signature = SenderSignatureCheck(kind, None, reason)
+    else:
+        signature = verify_sender_signature(body, certificates, now=at)
+    if problem := check_policy(signature, policy):
+        raise InvalidDocument(_REFUSALS[who], [problem])
+    return signature, sealer.seal(body, hub_code=hub_code, at=at)

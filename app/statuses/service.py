@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from cryptography import x509
@@ -42,7 +42,7 @@ from app.kit.ids import new_id
 from app.models import Agency, Delivery, Document, MessageKind, SignaturePolicy, StatusReport
 from app.routing.service import RouteDecision, decide, is_local, load_rules
 from app.sealing.seal import Sealer
-from app.sealing.sender import SenderSignatureCheck, check_policy, verify_sender_signature
+from app.sealing.sender import judge_and_seal
 from app.sealing.service import agency_certificates
 from app.statuses.schemas import StatusReceipt
 
@@ -69,31 +69,6 @@ def _digest_and_read(body: bytes, *, today: date) -> tuple[str, StatusMessage]:
     return hashlib.sha256(body).hexdigest(), read_status(body, today=today)
 
 
-def _verify_and_seal(
-    body: bytes,
-    status: StatusMessage,
-    plan: _Plan,
-    sealer: Sealer,
-    submitter: Submitter,
-    hub_code: str,
-    at: datetime,
-) -> tuple[SenderSignatureCheck, bytes]:
-    """The reporter's signature against its policy, as for a document's sender, then the seal."""
-    if status.signature is SignatureKind.ABSENT:
-        signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
-    elif submitter.from_axis and not plan.reporter_certificates:
-        signature = SenderSignatureCheck(
-            status.signature,
-            None,
-            "came through the national axis; no certificate of the reporter is registered",
-        )
-    else:
-        signature = verify_sender_signature(body, plan.reporter_certificates, now=at)
-    if problem := check_policy(signature, plan.reporter_policy):
-        raise InvalidDocument("the reporter's signature does not satisfy the hub", [problem])
-    return signature, sealer.seal(body, hub_code=hub_code, at=at)
-
-
 async def submit_status(
     database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> StatusResult:
@@ -110,7 +85,18 @@ async def submit_status(
     assert plan is not None
 
     at = utcnow()
-    signature, sealed = await off_loop(_verify_and_seal, body, status, plan, sealer, submitter, hub_code, at)
+    signature, sealed = await off_loop(
+        judge_and_seal,
+        body,
+        status.signature,
+        plan.reporter_certificates,
+        plan.reporter_policy,
+        sealer,
+        who="reporter",
+        from_axis=submitter.from_axis,
+        hub_code=hub_code,
+        at=at,
+    )
     message = SealedMessage(body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, at)
     original = plan.document
     row: dict[str, Any] = {
