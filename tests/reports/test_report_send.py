@@ -171,3 +171,11 @@ def test_paper_counts_and_holidays_from_files(env: Settings, tmp_path: object) -
     show = lienthong("report", "show", "--period", "2026-11", "--format", "csv")
     assert show.exit_code == 0, show.output
     assert "000.00.02.H62" in show.output
+
+
+def test_refresh_from_the_command_line_counts_the_settled_months(env: Settings) -> None:
+    result = lienthong("report", "refresh")
+    assert result.exit_code == 0, result.output
+    assert len([line for line in result.output.splitlines() if "agencies" in line]) == 4 + 11
+    again = lienthong("report", "refresh")  # now only the oldest settled month is due
+    assert len([line for line in again.output.splitlines() if "agencies" in line]) == 4 + 1
