@@ -84,17 +84,24 @@ def show(
 @report_app.command("refresh")
 def refresh(
     period: Annotated[
-        list[str] | None, typer.Option(help="YYYY-MM, YYYY-Qn or YYYY (repeatable; default: the recent ones)")
+        list[str] | None,
+        typer.Option(
+            help="YYYY-MM, YYYY-Qn or YYYY (repeatable; default: the recent ones and the settled months due)"
+        ),
     ] = None,
 ) -> None:
     """Recount periods now and keep the figures as their snapshots (what the gateways do hourly)."""
     from app.kit.cli import run_in_transaction
     from app.kit.clock import vietnam_now
-    from app.reports.service import refresh_snapshot, snapshot_periods
-
-    periods = [_period(p) for p in period] if period else snapshot_periods(vietnam_now().date())
+    from app.reports.service import refresh_snapshot, settled_due, snapshot_periods
 
     async def work(session: AsyncSession, _settings: Settings) -> list[str]:
+        today = vietnam_now().date()
+        periods = (
+            [_period(p) for p in period]
+            if period
+            else [*snapshot_periods(today), *await settled_due(session, today)]
+        )
         done = []
         for each in periods:
             agencies = await refresh_snapshot(session, each)

@@ -29,7 +29,13 @@ from app.kit.lease import hold, holder_name
 from app.models import Agency, AgencyStatus, Channel, ReportDispatch
 from app.reports.export import XLSX_MEDIA_TYPE, to_xlsx
 from app.reports.periods import Period, previous_month
-from app.reports.service import IndicatorReport, indicator_report, refresh_snapshot, snapshot_periods
+from app.reports.service import (
+    IndicatorReport,
+    indicator_report,
+    refresh_snapshot,
+    settled_due,
+    snapshot_periods,
+)
 from app.sealing.seal import Sealer
 
 log = logging.getLogger(__name__)
@@ -215,7 +221,9 @@ class MonthlyReports:
 
 class Snapshots:
     """The gateway's background task that keeps the recent periods' snapshots fresh, so reading a
-    report of a month or a year does not recount it (one replica at a time)."""
+    report of a month or a year does not recount it (one replica at a time). Each round also counts
+    the settled months (the 11 before the previous one) that have no snapshot, or else recounts the
+    one whose snapshot is the oldest, so a year's monthly trend reads no month live."""
 
     LEASE = "reports.snapshots"
 
@@ -241,7 +249,9 @@ class Snapshots:
             return []
         today = (now or utcnow()).astimezone(VIETNAM).date()
         done = []
-        for period in snapshot_periods(today):
+        async with self.database.reading() as session:
+            settled = await settled_due(session, today)
+        for period in [*snapshot_periods(today), *settled]:
             async with self.database.transaction() as session:
                 await refresh_snapshot(session, period, as_of=now)
             done.append(period.label)

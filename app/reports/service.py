@@ -384,6 +384,67 @@ def snapshot_periods(today: date) -> list[Period]:
     return [month, previous_month(today), quarter, Period.parse(f"{today.year:04d}")]
 
 
+#: The months before the previous one that keep snapshots too ("settled" months: their documents are
+#: all in, only late statuses still change their figures), so a year's trend reads no month live.
+SETTLED_MONTHS = 11
+#: A settled month's snapshot is read while younger than this many times `snapshot_max_age` (48 h
+#: at the default interval); the background recounts one settled month per round, so each is
+#: recounted about every 11 rounds.
+SETTLED_AGE_FACTOR = 24
+
+
+def settled_months(today: date) -> list[Period]:
+    """The SETTLED_MONTHS months before the previous one (Vietnam dates), oldest first."""
+    months = []
+    first = previous_month(today).first
+    for _ in range(SETTLED_MONTHS):
+        period = previous_month(first)
+        months.append(period)
+        first = period.first
+    return months[::-1]
+
+
+async def settled_due(session: AsyncSession, today: date) -> list[Period]:
+    """The settled months to recount now: every one without a snapshot, or else the one whose
+    snapshot is the oldest."""
+    months = settled_months(today)
+    rows = await session.execute(
+        select(ReportSnapshot.period, ReportSnapshot.computed_at).where(
+            ReportSnapshot.period.in_([m.label for m in months])
+        )
+    )
+    computed = {label: at for label, at in rows}
+    missing = [m for m in months if m.label not in computed]
+    if missing:
+        return missing
+    return [min(months, key=lambda m: computed[m.label])] if months else []
+
+
+async def usable_snapshot(
+    session: AsyncSession, period: Period, *, max_age: float, now: datetime | None = None
+) -> ReportSnapshot | None:
+    """The one place that decides between a snapshot and counting live: the period's snapshot if it
+    is fresh enough, else None. Fresh enough: computed less than `max_age` seconds ago; for a settled
+    month (a month before the previous one, whose snapshot was taken after the month ended) less
+    than SETTLED_AGE_FACTOR × `max_age` ago. `max_age` 0 never reads a snapshot."""
+    if max_age <= 0:
+        return None
+    snapshot = await session.get(ReportSnapshot, period.label)
+    if snapshot is None:
+        return None
+    now = now or utcnow()
+    limit = max_age
+    months = period.months()
+    if (
+        months is not None
+        and len(months) == 1
+        and period.after <= previous_month(now.astimezone(VIETNAM).date()).first
+        and snapshot.as_of >= period.end
+    ):
+        limit = SETTLED_AGE_FACTOR * max_age
+    return snapshot if (now - snapshot.computed_at).total_seconds() <= limit else None
+
+
 async def indicator_report(
     session: AsyncSession,
     *,
@@ -400,12 +461,10 @@ async def indicator_report(
     row per direct child's subtree (a district with its communes, a sở, …). Statuses and revokes are
     counted up to `as_of` (default: now). Without `as_of`, the period's snapshot is used when one
     was computed less than `snapshot_max_age` seconds ago; the report's `as_of` is then the
-    snapshot's."""
+    snapshot's (see `usable_snapshot`)."""
     snapshot = None
-    if as_of is None and snapshot_max_age > 0:
-        snapshot = await session.get(ReportSnapshot, period.label)
-        if snapshot is not None and (utcnow() - snapshot.computed_at).total_seconds() > snapshot_max_age:
-            snapshot = None
+    if as_of is None:
+        snapshot = await usable_snapshot(session, period, max_age=snapshot_max_age)
     as_of = snapshot.as_of if snapshot is not None else (as_of or utcnow())
     agencies = list(await session.scalars(select(Agency)))
     nodes = _tree(agencies)
@@ -696,16 +755,24 @@ async def monthly_trend(
     hub_code: str,
     agency: str | None = None,
     as_of: datetime | None = None,
+    snapshot_max_age: float = 0,
 ) -> list[TrendPoint]:
     """The subtree of `agency` (default: the province) rolled up, month by month over `period`
-    (whole months, at most 36)."""
+    (whole months, at most 36). Without `as_of`, each month is read from its snapshot when
+    `indicator_report` finds one fresh enough (recent and settled months), else counted live."""
     months = period.months()
     if not months or len(months) > 36:
         raise BadRequest("a trend covers whole months, at most 36")
     points = []
     for month in months:
         report = await indicator_report(
-            session, period=Period.parse(month), hub_code=hub_code, agency=agency, rollup=True, as_of=as_of
+            session,
+            period=Period.parse(month),
+            hub_code=hub_code,
+            agency=agency,
+            rollup=True,
+            as_of=as_of,
+            snapshot_max_age=snapshot_max_age,
         )
         points.append(TrendPoint(month, report.rows[0]))
     return points

@@ -5,13 +5,14 @@ a status that came after the report's time, roll-ups over the hierarchy, and pap
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from support.traffic import Traffic, vn
 
-from app.kit.clock import VIETNAM
+from app.kit.clock import VIETNAM, utcnow
 from app.kit.db import Database
+from app.models import ReportSnapshot
 from app.reports.calendar import DayException
 from app.reports.periods import Period
 from app.reports.service import (
@@ -236,3 +237,48 @@ async def test_a_snapshot_is_read_until_it_is_old(traffic: Database) -> None:
     assert [row_dict(r) for r in cached.rows] == [row_dict(r) for r in counted.rows]
     assert by_code(stale.rows)[OTHER].received == 2  # counted from the tables, with the new document
     assert by_code(fixed.rows)[OTHER].received == 2  # an explicit as_of always counts
+
+
+async def test_the_trend_reads_months_with_a_snapshot(traffic: Database) -> None:
+    """October is a settled month (before the previous one) and November the previous month; a
+    document written after their snapshots shows that the trend reads them, while December, which
+    has none, is counted live; an old snapshot or an explicit as_of counts live."""
+    year_end = Period.parse("2026-Q4")
+    async with traffic.reading() as session:
+        live = await monthly_trend(session, period=year_end, hub_code=HUB, as_of=AS_OF)
+    async with traffic.transaction() as session:
+        for month in ("2026-10", "2026-11"):
+            await refresh_snapshot(session, Period.parse(month), as_of=AS_OF)
+    async with traffic.reading() as session:
+        read = await monthly_trend(session, period=year_end, hub_code=HUB, snapshot_max_age=3600)
+    assert [p.month for p in read] == [p.month for p in live]
+    assert [row_dict(p.row) for p in read] == [row_dict(p.row) for p in live]  # the same figures
+
+    later = Traffic()
+    later.document(SENDER, OTHER, "2026-10-20 09:00")
+    later.document(SENDER, OTHER, "2026-11-20 09:00")
+    later.document(SENDER, OTHER, "2026-12-01 09:00")
+    await later.write(traffic)
+    async with traffic.reading() as session:
+        read = await monthly_trend(session, period=year_end, hub_code=HUB, snapshot_max_age=3600)
+        counted = await monthly_trend(
+            session, period=year_end, hub_code=HUB, as_of=AS_OF, snapshot_max_age=3600
+        )
+        october = await indicator_report(
+            session, period=Period.parse("2026-10"), hub_code=HUB, snapshot_max_age=3600
+        )
+    assert [(p.month, p.row.received) for p in read] == [("2026-10", 1), ("2026-11", 11), ("2026-12", 1)]
+    assert [(p.month, p.row.received) for p in counted] == [("2026-10", 2), ("2026-11", 12), ("2026-12", 1)]
+    assert october.as_of == AS_OF and by_code(october.rows)[OTHER].received == 1  # a whole past month too
+
+    # A settled month's snapshot is read far longer than a recent one's, but not forever.
+    async with traffic.transaction() as session:
+        for label in ("2026-10", "2026-11"):
+            snapshot = await session.get(ReportSnapshot, label)
+            assert snapshot is not None
+            snapshot.computed_at = utcnow() - timedelta(hours=5)
+    async with traffic.reading() as session:
+        read = await monthly_trend(session, period=year_end, hub_code=HUB, snapshot_max_age=3600)
+        aged = await monthly_trend(session, period=year_end, hub_code=HUB, snapshot_max_age=600)
+    assert [p.row.received for p in read] == [1, 12, 1]  # October from its snapshot, November live
+    assert [p.row.received for p in aged] == [2, 12, 1]  # 5 h > 24 × 10 min: October live too

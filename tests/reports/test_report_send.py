@@ -117,11 +117,17 @@ async def test_the_schedule_sends_last_month_once(hub: Hub) -> None:
 async def test_snapshots_are_refreshed_by_one_replica(hub: Hub) -> None:
     settings = hub.settings.model_copy(update={"report_snapshot_seconds": 60.0})
     now = datetime(2026, 12, 3, 1, tzinfo=VIETNAM)
-    assert await Snapshots(hub.database, settings).round(now=now) == ["2026-12", "2026-11", "2026-Q4", "2026"]
+    recent = ["2026-12", "2026-11", "2026-Q4", "2026"]
+    settled = ["2025-12", *(f"2026-{m:02d}" for m in range(1, 11))]  # the 11 months before November
+    snapshots = Snapshots(hub.database, settings)
+    assert await snapshots.round(now=now) == recent + settled  # the settled months had none: all counted
     assert await Snapshots(hub.database, settings).round(now=now) == []  # the lease is held
     async with hub.database.reading() as session:
         periods = set(await session.scalars(select(ReportSnapshot.period)))
-    assert periods == {"2026-12", "2026-11", "2026-Q4", "2026"}
+    assert periods == set(recent + settled)
+    # Later rounds recount the recent periods and only the settled month whose snapshot is the oldest.
+    assert await snapshots.round(now=now) == [*recent, "2025-12"]
+    assert await snapshots.round(now=now) == [*recent, "2026-01"]
 
 
 def test_report_send_from_the_command_line(env: Settings) -> None:
@@ -165,3 +171,11 @@ def test_paper_counts_and_holidays_from_files(env: Settings, tmp_path: object) -
     show = lienthong("report", "show", "--period", "2026-11", "--format", "csv")
     assert show.exit_code == 0, show.output
     assert "000.00.02.H62" in show.output
+
+
+def test_refresh_from_the_command_line_counts_the_settled_months(env: Settings) -> None:
+    result = lienthong("report", "refresh")
+    assert result.exit_code == 0, result.output
+    assert len([line for line in result.output.splitlines() if "agencies" in line]) == 4 + 11
+    again = lienthong("report", "refresh")  # now only the oldest settled month is due
+    assert len([line for line in again.output.splitlines() if "agencies" in line]) == 4 + 1

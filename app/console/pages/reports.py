@@ -65,7 +65,13 @@ async def reports_page(
         rollup=True,
         snapshot_max_age=settings.report_snapshot_max_age,
     )
-    trend = await monthly_trend(session, period=chosen, hub_code=settings.hub_code, agency=report.scope)
+    trend = await monthly_trend(
+        session,
+        period=chosen,
+        hub_code=settings.hub_code,
+        agency=report.scope,
+        snapshot_max_age=settings.report_snapshot_max_age,
+    )
     return render(
         request,
         "pages/reports.html",
