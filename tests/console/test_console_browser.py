@@ -17,6 +17,7 @@ from support.delivery import document, rows, set_endpoint
 from support.deployment import Deployment
 from support.hub import IN_CI, RECIPIENT, REPO
 from support.receiver import Receiver, until
+from support.signing import identity_valid
 
 from app.kit.db import Database
 
@@ -304,6 +305,40 @@ async def test_the_operations_pages_in_a_browser(
             database, "SELECT endpoint_timeout_seconds AS timeout FROM agencies WHERE code = :c", c=RECIPIENT
         )
         assert agency.timeout == 20
+
+        # Chứng thư số: register one from a .crt file, see it listed, revoke it after a confirmation.
+        certificate = identity_valid(-1, 365)
+        await page.get_by_role("button", name="Thêm chứng thư số").click()
+        dialog = page.locator("dialog#certificate-add")
+        await dialog.get_by_label("hoặc một tệp chứng thư số (.pem, .crt)").set_input_files(
+            files=[
+                {
+                    "name": "so-noi-vu.crt",
+                    "mimeType": "application/x-x509-ca-cert",
+                    "buffer": certificate.certificate_pem().encode(),
+                }
+            ]
+        )
+        await check_page(page, "14b-chung-thu-them")
+        await dialog.get_by_role("button", name="Thêm").click()
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        assert "Đã đăng ký chứng thư số" in await page.locator(".flash").inner_text()
+        [registered] = await rows(
+            database,
+            "SELECT id FROM agency_certificates WHERE fingerprint_sha256 = :f",
+            f=certificate.fingerprint,
+        )
+        row = page.locator(f"tr[data-certificate='{registered.id}']")
+        assert certificate.fingerprint in await row.inner_text()
+        await row.get_by_role("button", name="Vô hiệu hóa").click()
+        await check_page(page, "14c-chung-thu-vo-hieu-hoa")
+        await (
+            page.locator(f"dialog#certificate-revoke-{registered.id}")
+            .get_by_role("button", name="Vô hiệu hóa")
+            .click()
+        )
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        assert "đã vô hiệu hóa" in await row.inner_text()
 
         # Import a directory file: the preview says what changes; nothing is written before "Xác nhận".
         await page.goto(f"{base}/admin/agencies")
