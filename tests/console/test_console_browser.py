@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,9 +14,10 @@ import httpx
 import pytest
 from conftest import ADMIN, AUDITOR, PASSWORDS, add_people
 from support.delivery import document, rows, set_endpoint
-from support.deployment import LIENTHONG, Deployment
+from support.deployment import Deployment
 from support.hub import IN_CI, RECIPIENT, REPO
 from support.receiver import Receiver, until
+from support.signing import identity_valid
 
 from app.kit.db import Database
 
@@ -131,25 +130,16 @@ async def test_an_operator_repairs_deliveries_and_an_auditor_only_reads(
         assert await page.locator("[data-figure=failures]").inner_text() == str(failed.n)
         await check_page(page, "02-tong-quan")
 
-        # The admin fixes the endpoint (the directory's own page is another service's).
-        fixed = subprocess.run(
-            [
-                sys.executable,
-                *LIENTHONG,
-                "agency",
-                "add",
-                RECIPIENT,
-                "Sở Nội vụ",
-                "--endpoint",
-                qlvb.url("/fixed"),
-            ],
-            env={**os.environ, **deployment.env},
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert fixed.returncode == 0, fixed.stderr
+        # The admin fixes the endpoint on the agency's page (Cơ quan), through its edit dialog.
+        await page.goto(f"{base}/admin/agencies/{RECIPIENT}")
+        await page.get_by_role("button", name="Sửa").click()
+        edit = page.locator("dialog#agency-edit")
+        await edit.get_by_label("Địa chỉ nhận (QLVB)").fill(qlvb.url("/fixed"))
+        await edit.get_by_role("button", name="Lưu").click()
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        assert f"Đã lưu {RECIPIENT}." in await page.get_by_role("status").inner_text()
+        [agency] = await rows(database, "SELECT endpoint FROM agencies WHERE code = :c", c=RECIPIENT)
+        assert agency.endpoint == qlvb.url("/fixed")
 
         # Hàng đợi gửi nhận: find the failed delivery, requeue it, see it delivered.
         await page.get_by_role("link", name="Hàng đợi gửi nhận").click()
@@ -315,6 +305,40 @@ async def test_the_operations_pages_in_a_browser(
             database, "SELECT endpoint_timeout_seconds AS timeout FROM agencies WHERE code = :c", c=RECIPIENT
         )
         assert agency.timeout == 20
+
+        # Chứng thư số: register one from a .crt file, see it listed, revoke it after a confirmation.
+        certificate = identity_valid(-1, 365)
+        await page.get_by_role("button", name="Thêm chứng thư số").click()
+        dialog = page.locator("dialog#certificate-add")
+        await dialog.get_by_label("hoặc một tệp chứng thư số (.pem, .crt)").set_input_files(
+            files=[
+                {
+                    "name": "so-noi-vu.crt",
+                    "mimeType": "application/x-x509-ca-cert",
+                    "buffer": certificate.certificate_pem().encode(),
+                }
+            ]
+        )
+        await check_page(page, "14b-chung-thu-them")
+        await dialog.get_by_role("button", name="Thêm").click()
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        assert "Đã đăng ký chứng thư số" in await page.locator(".flash").inner_text()
+        [registered] = await rows(
+            database,
+            "SELECT id FROM agency_certificates WHERE fingerprint_sha256 = :f",
+            f=certificate.fingerprint,
+        )
+        row = page.locator(f"tr[data-certificate='{registered.id}']")
+        assert certificate.fingerprint in await row.inner_text()
+        await row.get_by_role("button", name="Vô hiệu hóa").click()
+        await check_page(page, "14c-chung-thu-vo-hieu-hoa")
+        await (
+            page.locator(f"dialog#certificate-revoke-{registered.id}")
+            .get_by_role("button", name="Vô hiệu hóa")
+            .click()
+        )
+        await page.wait_for_url(f"{base}/admin/agencies/{RECIPIENT}")
+        assert "đã vô hiệu hóa" in await row.inner_text()
 
         # Import a directory file: the preview says what changes; nothing is written before "Xác nhận".
         await page.goto(f"{base}/admin/agencies")

@@ -1,9 +1,9 @@
 """The console's operations pages over HTTP, on SQLite and PostgreSQL: Kết nối (health, pause,
 resume, test an endpoint, maintenance mode and its banner), Cơ quan (search, add, edit, suspend,
-close with a successor, signature policy, import with a preview), Định tuyến (rules and "which
-connector") and Khóa ký (rotate, import). Each change is made through the page's own form with its
-CSRF token, lands in the database and in the admin log under the person's name; an auditor sees no
-action and a forged POST of theirs is refused with 403, changing nothing."""
+close with a successor, signature policy, signing certificates, import with a preview), Định tuyến
+(rules and "which connector") and Khóa ký (rotate, import). Each change is made through the page's
+own form with its CSRF token, lands in the database and in the admin log under the person's name; an
+auditor sees no action and a forged POST of theirs is refused with 403, changing nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from support.delivery import document, rows, set_endpoint
 from support.hub import OTHER, RECIPIENT, Hub
 from support.receiver import Receiver
+from support.signing import identity_valid
 
 from app.sealing.keys import certificate_pem, generate_development_identity
 
@@ -386,3 +387,76 @@ async def test_keys_show_the_active_key_rotate_and_import(hub: Hub) -> None:
     empty = await act(hub.client, "/admin/keys", "/admin/keys/import", {})
     assert "flash-error" in empty
     assert await hub.scalar("SELECT count(*) FROM signing_keys") == keys + 2  # type: ignore[operator]
+
+
+async def test_an_agencys_certificates_are_listed_added_and_revoked_by_admins_only(hub: Hub) -> None:
+    await add_people(hub.database)
+    assert (await log_in(hub.client, ADMIN)).status_code == 303
+    edit = f"/admin/agencies/{RECIPIENT}"
+    page = (await hub.client.get(edit)).text
+    assert "Chứng thư số" in page and "data-certificate=" not in page
+
+    pasted, uploaded = identity_valid(-1, 365), identity_valid(-1, 365)
+    page = await act(hub.client, edit, f"{edit}/certificates", {"certificate_pem": pasted.certificate_pem()})
+    assert "flash-success" in page and pasted.fingerprint in page
+    page = await act(
+        hub.client,
+        edit,
+        f"{edit}/certificates",
+        {},
+        files={"file": ("so-tn.crt", uploaded.certificate_pem().encode(), "application/x-x509-ca-cert")},
+    )
+    assert "flash-success" in page and uploaded.fingerprint in page
+    [first, second] = await rows(
+        hub.database,
+        "SELECT id, fingerprint_sha256 FROM agency_certificates WHERE agency_code = :c ORDER BY id",
+        c=RECIPIENT,
+    )
+    assert {first.fingerprint_sha256, second.fingerprint_sha256} == {pasted.fingerprint, uploaded.fingerprint}
+    assert page.count("data-certificate=") == 2 and "CN=" in page
+    added = await logged(hub, "agency.certificate.add")
+    assert [(a, t) for a, t, _ in added] == [(ACTOR, RECIPIENT)] * 2
+
+    for wrong in (
+        {"certificate_pem": "rác"},
+        {"certificate_pem": pasted.certificate_pem()},  # already registered
+        {"certificate_pem": identity_valid(-30, -1).certificate_pem()},  # expired
+        {},
+    ):
+        page = await act(hub.client, edit, f"{edit}/certificates", wrong)
+        assert "flash-error" in page, wrong
+    binary = await act(
+        hub.client, edit, f"{edit}/certificates", {}, files={"file": ("x.crt", b"\xff\xfe", "x/y")}
+    )
+    assert "flash-error" in binary
+    assert await hub.scalar("SELECT count(*) FROM agency_certificates") == 2
+
+    revoke = f"{edit}/certificates/{first.id}/revoke"
+    assert f'action="{revoke}"' in page
+    page = await act(hub.client, edit, revoke, {})
+    assert "flash-success" in page and f'action="{revoke}"' not in page
+    assert (
+        await hub.scalar("SELECT revoked_at FROM agency_certificates WHERE id = :i", i=first.id) is not None
+    )
+    [(actor, target, detail)] = await logged(hub, "agency.certificate.revoke")
+    assert (actor, target, detail["certificate_id"]) == (ACTOR, RECIPIENT, first.id)
+    token = csrf_of((await hub.client.get(edit)).text)
+    wrong_agency = await hub.client.post(
+        f"/admin/agencies/{OTHER}/certificates/{second.id}/revoke", data={"csrf_token": token}
+    )
+    assert wrong_agency.status_code == 404
+    hub.client.cookies.clear()
+
+    assert (await log_in(hub.client, AUDITOR)).status_code == 303
+    page = (await hub.client.get(edit)).text
+    assert page.count("data-certificate=") == 2 and "data-dialog" not in page
+    token = csrf_of(page)
+    forged = {
+        f"{edit}/certificates": {"certificate_pem": identity_valid(-1, 30).certificate_pem()},
+        f"{edit}/certificates/{second.id}/revoke": {},
+    }
+    for path, data in forged.items():
+        answer = await hub.client.post(path, data={**data, "csrf_token": token})
+        assert answer.status_code == 403, path
+    assert await hub.scalar("SELECT count(*) FROM agency_certificates") == 2
+    assert await hub.scalar("SELECT revoked_at FROM agency_certificates WHERE id = :i", i=second.id) is None

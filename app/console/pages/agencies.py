@@ -1,8 +1,10 @@
 """Cơ quan: the directory — search, add an agency, edit one's name, endpoint, timeout and e-mail,
-suspend, reactivate, close with a successor, set its signature policy — and importing a directory
-file: the file is read and checked, the page shows what would be added and changed, and nothing is
-written until the operator confirms. Every change goes through `app.agencies.service` (or
-`app.sealing.service` for the signature policy), which admin-logs it with the person's name."""
+suspend, reactivate, close with a successor, set its signature policy, register (pasted PEM or an
+uploaded .pem/.crt file) and revoke the certificates it signs with — and importing a directory file:
+the file is read and checked, the page shows what would be added and changed, and nothing is written
+until the operator confirms. Every change goes through `app.agencies.service` (or
+`app.sealing.service` for the signature policy and certificates), which admin-logs it with the
+person's name."""
 
 from __future__ import annotations
 
@@ -29,12 +31,19 @@ from app.i18n import gettext as _
 from app.kit.deps import DatabaseDep, ReadingSessionDep, SettingsDep
 from app.kit.errors import HubError
 from app.models import AgencyStatus, SignaturePolicy
-from app.sealing.service import set_signature_policy
+from app.sealing.endpoints import AgencyCertificateOut
+from app.sealing.service import (
+    list_agency_certificates,
+    register_agency_certificate,
+    revoke_agency_certificate,
+    set_signature_policy,
+)
 
 router = APIRouter()
 BACK = "/admin/agencies"
 PAGE_SIZE = 50
 MAX_SEARCH = 100
+MAX_CERTIFICATE = 100_000
 
 
 def _agency_path(code: str) -> str:
@@ -181,6 +190,7 @@ async def agency_page(
     request: Request, code: str, principal: Person, session: ReadingSessionDep
 ) -> HTMLResponse:
     agency = await get_agency(session, code)
+    certificates = [AgencyCertificateOut.of(row) for row in await list_agency_certificates(session, code)]
     return render(
         request,
         "pages/agency.html",
@@ -188,6 +198,7 @@ async def agency_page(
         page="agencies",
         agency=agency,
         policies=[p.value for p in SignaturePolicy],
+        certificates=certificates,
     )
 
 
@@ -266,3 +277,66 @@ async def policy_action(
     else:
         text = _("{code}'s documents may now come unsigned.")
     return redirect(_agency_path(code), message=text.format(code=code))
+
+
+@router.post("/agencies/{code}/certificates")
+async def certificate_add_action(
+    code: str,
+    principal: Admin,
+    database: DatabaseDep,
+    certificate_pem: Annotated[str, Form(max_length=MAX_CERTIFICATE)] = "",
+    file: UploadFile | None = None,
+) -> RedirectResponse:
+    """Register a certificate the agency signs with: pasted PEM, or an uploaded .pem/.crt file."""
+    back = _agency_path(code)
+    if file is not None and file.filename:
+        if certificate_pem.strip():
+            return redirect(
+                back, message=_("Paste the certificate or choose a file, not both."), kind="error"
+            )
+        data = await file.read(MAX_CERTIFICATE + 1)
+        if len(data) > MAX_CERTIFICATE:
+            return redirect(back, message=_("The file is too large."), kind="error")
+        try:
+            certificate_pem = data.decode("ascii")
+        except UnicodeError:
+            return redirect(
+                back,
+                message=_(
+                    "The file is not a PEM certificate (text beginning with -----BEGIN CERTIFICATE-----)."
+                ),
+                kind="error",
+            )
+    if not certificate_pem.strip():
+        return redirect(back, message=_("Paste a PEM certificate or choose a .pem/.crt file."), kind="error")
+    try:
+        async with database.transaction() as session:
+            row = await register_agency_certificate(
+                session, agency_code=code, pem=certificate_pem, actor=principal.actor
+            )
+    except HubError as error:
+        if error.status == 404:
+            raise
+        return redirect(back, message=refusal(error), kind="error")
+    return redirect(
+        back,
+        message=_("Certificate {fingerprint}… registered for {code}.").format(
+            fingerprint=row.fingerprint_sha256[:16], code=code
+        ),
+    )
+
+
+@router.post("/agencies/{code}/certificates/{certificate_id}/revoke")
+async def certificate_revoke_action(
+    code: str, certificate_id: str, principal: Admin, database: DatabaseDep
+) -> RedirectResponse:
+    async with database.transaction() as session:
+        row = await revoke_agency_certificate(
+            session, certificate_id=certificate_id, agency_code=code, actor=principal.actor
+        )
+    return redirect(
+        _agency_path(code),
+        message=_(
+            "Certificate {fingerprint}… revoked: signatures made with it are no longer accepted."
+        ).format(fingerprint=row.fingerprint_sha256[:16]),
+    )
