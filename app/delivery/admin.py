@@ -30,7 +30,7 @@ from app.delivery.service import Change, apply_changes
 from app.kit.clock import utcnow
 from app.kit.errors import Conflict, NotFound
 from app.kit.ids import id_floor
-from app.models import AdminLogEntry, Attempt, Delivery, DeliveryState, Document
+from app.models import AdminLogEntry, Attempt, Delivery, DeliveryState, Document, Payload
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -328,14 +328,27 @@ async def _locked(session: AsyncSession, ids: Sequence[str]) -> list[Delivery]:
     return list(await session.scalars(query))
 
 
+async def _purged(session: AsyncSession, deliveries: Sequence[Delivery]) -> set[str]:
+    """The documents among these deliveries' whose sealed bytes retention purged: nothing is left to
+    send again, so they can be discarded but not requeued or retried."""
+    documents = {delivery.document_id for delivery in deliveries}
+    query = (
+        select(Document.id)
+        .join(Payload, Payload.sha256 == Document.sealed_sha256)
+        .where(Document.id.in_(documents), Payload.purged_at.is_not(None))
+    )
+    return set(await session.scalars(query))
+
+
 async def _act_on(
     session: AsyncSession, deliveries: Sequence[Delivery], action: Action, *, actor: str, reason: str
 ) -> BulkResult:
     now = utcnow()
     result = BulkResult()
     changes = []
+    purged = set() if action is Action.DISCARD else await _purged(session, deliveries)
     for delivery in deliveries:
-        if DeliveryState(delivery.state) in _ALLOWED_FROM[action]:
+        if DeliveryState(delivery.state) in _ALLOWED_FROM[action] and delivery.document_id not in purged:
             changes.append(_change(delivery, action, actor=actor, reason=reason, now=now))
             result.changed.append(delivery.id)
         else:
@@ -367,6 +380,11 @@ async def act_on_one(
     if state not in _ALLOWED_FROM[action]:
         allowed = ", ".join(sorted(s.value for s in _ALLOWED_FROM[action]))
         raise Conflict(f"delivery {delivery_id} is {state.value}; {action.value} applies to {allowed}")
+    if action is not Action.DISCARD and await _purged(session, found):
+        raise Conflict(
+            f"the bytes of delivery {delivery_id}'s document were purged by retention "
+            "(LIENTHONG_PAYLOAD_RETENTION_DAYS): it cannot be sent again, only discarded"
+        )
     if not (await _act_on(session, found, action, actor=actor, reason=reason)).changed:
         raise Conflict(f"delivery {delivery_id} changed state meanwhile; look at it again")
     record_admin_action(

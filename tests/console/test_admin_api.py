@@ -12,6 +12,7 @@ from support.delivery import document, history, set_endpoint
 from support.hub import OTHER, RECIPIENT, SENDER, Hub
 from support.receiver import Receiver, until
 
+from app.audit.retention import purge_payloads
 from app.config import Settings
 
 API = "/api/v1/admin/deliveries"
@@ -248,3 +249,24 @@ async def test_a_logged_in_person_uses_the_api_with_the_csrf_token(hub: Hub) -> 
     log = (await hub.client.get("/api/v1/admin/log?action=delivery.discard")).json()
     assert log["items"][0]["actor"] == f"user:{ADMIN}"
     hub.client.cookies.clear()
+
+
+async def test_a_document_whose_bytes_retention_purged_is_discarded_not_requeued(hub: Hub) -> None:
+    first, second = await failed_delivery(hub), await failed_delivery(hub)
+    async with hub.database.transaction() as session:
+        purged = await purge_payloads(session, before=datetime.now(UTC) + timedelta(seconds=1), actor="test")
+    assert purged == 4  # as received and as sealed, for each document
+
+    refused = await hub.client.post(
+        f"{API}/{first[0]}/requeue", json={"reason": "x"}, headers=hub.auth("admin")
+    )
+    assert refused.status_code == 409 and "purged by retention" in refused.json()["detail"]
+    bulk = await hub.client.post(
+        f"{API}/requeue", json={"ids": first + second, "reason": "x"}, headers=hub.auth("admin")
+    )
+    assert bulk.json() == {"changed": 0, "skipped": 2}
+    assert {await state(hub, d) for d in first + second} == {"failed"}
+    discarded = await hub.client.post(
+        f"{API}/{first[0]}/discard", json={"reason": "purged"}, headers=hub.auth("admin")
+    )
+    assert discarded.status_code == 200 and discarded.json()["state"] == "discarded"
