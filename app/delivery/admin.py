@@ -30,6 +30,7 @@ from app.delivery.service import Change, apply_changes
 from app.kit.clock import utcnow
 from app.kit.errors import Conflict, NotFound
 from app.kit.ids import id_floor
+from app.kit.text import StorableText
 from app.models import AdminLogEntry, Attempt, Delivery, DeliveryState, Document, Payload
 
 MAX_PAGE = 500
@@ -44,10 +45,10 @@ class DeliveryFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     state: DeliveryState | None = None
-    connector: str | None = Field(default=None, max_length=40)
-    sender: str | None = Field(default=None, max_length=40)
-    recipient: str | None = Field(default=None, max_length=40)
-    document_id: str | None = Field(default=None, max_length=200, description="the edXML DocumentId")
+    connector: StorableText | None = Field(default=None, max_length=40)
+    sender: StorableText | None = Field(default=None, max_length=40)
+    recipient: StorableText | None = Field(default=None, max_length=40)
+    document_id: StorableText | None = Field(default=None, max_length=200, description="the edXML DocumentId")
     since: datetime | None = Field(default=None, description="created at or after")
     until: datetime | None = Field(default=None, description="created before")
 

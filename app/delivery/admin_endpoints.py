@@ -28,6 +28,7 @@ from app.delivery.admin import (
 )
 from app.kit.deps import ReadingSessionDep, SessionDep
 from app.kit.errors import BadRequest, Problem
+from app.kit.text import StorableText
 from app.models import DeliveryState
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -77,13 +78,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 class ActionIn(BaseModel):
-    reason: str = Field(default="", max_length=1000, description="why; required to discard")
+    reason: StorableText = Field(default="", max_length=1000, description="why; required to discard")
 
 
 class BulkIn(BaseModel):
-    ids: list[str] | None = Field(default=None, max_length=10_000)
+    ids: list[Annotated[StorableText, Field(max_length=40)]] | None = Field(default=None, max_length=10_000)
     filter: DeliveryFilter | None = None
-    reason: str = Field(default="", max_length=1000, description="why; required to discard")
+    reason: StorableText = Field(default="", max_length=1000, description="why; required to discard")
 
     @model_validator(mode="after")
     def _one_selection(self) -> BulkIn:

@@ -3,6 +3,7 @@ may read and who may change, filters and pages, and the repairs through the stat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -270,3 +271,15 @@ async def test_a_document_whose_bytes_retention_purged_is_discarded_not_requeued
         f"{API}/{first[0]}/discard", json={"reason": "purged"}, headers=hub.auth("admin")
     )
     assert discarded.status_code == 200 and discarded.json()["state"] == "discarded"
+
+
+async def test_text_postgresql_cannot_store_is_refused_not_failed(hub: Hub) -> None:
+    """Found by schemathesis: a NUL or a lone surrogate in a bulk selection made PostgreSQL fail (500)."""
+    for ids in (["a\x00"], ["\udb3b"]):
+        answer = await hub.client.post(
+            f"{API}/requeue",
+            content=json.dumps({"ids": ids, "reason": "x"}),
+            headers={**hub.auth("admin"), "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
