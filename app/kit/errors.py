@@ -179,6 +179,22 @@ def problem_response(error: HubError, request: Request) -> JSONResponse:
     )
 
 
+def _unstorable(error: BaseException) -> bool:
+    """Whether the database (or the driver, encoding it) refused a value the client sent: a NUL
+    character, a lone surrogate, a number out of range. The client's mistake, and nothing was stored."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DataError | asyncpg.DataError | UnicodeEncodeError):
+            return True
+        pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_hub_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HubError)
@@ -235,6 +251,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return Response(status_code=499)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _unstorable(exc):  # wrapped on its way up, or raised while encoding (a lone surrogate)
+            return await on_data_error(request, exc)
         # Nothing was committed (each unit of work is one transaction); details stay in the server log.
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(HubError(N_("an unexpected error occurred; nothing was stored")), request)
