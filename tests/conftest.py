@@ -109,6 +109,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         load_demo_directory=True,
+        report_snapshot_seconds=0,  # the gateway does not recount reports in the background in tests
     )
 
 
