@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
@@ -75,23 +75,12 @@ def entry_filter(
 async def entries(
     principal: StaffPrincipal,
     database: DatabaseDep,
-    log: LogSource = LogSource.EXCHANGE,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    agency: Annotated[str | None, Query(description="an exact code, or *.<groups> for a subtree")] = None,
-    document_id: Annotated[str | None, Query(description="the hub's id or the edXML DocumentId")] = None,
-    event: Annotated[str | None, Query(description="exchange log: the event; admin log: the action")] = None,
-    actor: Annotated[
-        str | None, Query(description="exchange log: the credential id; admin log: the actor")
-    ] = None,
-    code: Annotated[str | None, Query(description="số/ký hiệu: 12/QĐ-UBND, or either part")] = None,
-    state: Annotated[str | None, Query(description="the document has a delivery in this state")] = None,
+    f: Annotated[EntryFilter, Depends(entry_filter)],
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
     order: Order = Order.DESC,
 ) -> EntriesOut:
     """Search the exchange log (default) or the admin log; each entry with its leaf index."""
-    f = entry_filter(log, since, until, agency, document_id, event, actor, code, state)
     async with database.reading() as session:
         page = await service.search_entries(session, f, cursor=cursor, limit=limit, order=order)
     async with database.transaction() as session:
@@ -109,19 +98,10 @@ async def entries(
 async def export(
     principal: StaffPrincipal,
     database: DatabaseDep,
+    f: Annotated[EntryFilter, Depends(entry_filter)],
     format: Literal["csv", "jsonl"] = "csv",
-    log: LogSource = LogSource.EXCHANGE,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    agency: str | None = None,
-    document_id: str | None = None,
-    event: str | None = None,
-    actor: str | None = None,
-    code: str | None = None,
-    state: str | None = None,
 ) -> StreamingResponse:
     """Every matching entry, oldest first, streamed: no row cap, constant memory."""
-    f = entry_filter(log, since, until, agency, document_id, event, actor, code, state)
     service.check_filter(f)  # once the stream has begun, a refusal could only cut it short
     async with database.transaction() as session:
         service.record_audit_access(session, actor=principal.actor, action="audit.export", f=f, format=format)
@@ -129,7 +109,7 @@ async def export(
     return StreamingResponse(
         service.export_lines(database, f, format),
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{log.value}.{format}"'},
+        headers={"Content-Disposition": f'attachment; filename="{f.log.value}.{format}"'},
     )
 
 
