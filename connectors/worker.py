@@ -130,7 +130,8 @@ class Worker:
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
+                    async with asyncio.timeout(remaining):
+                        batch.append(await self._inbox.get())
                 except TimeoutError:
                     break
             try:
@@ -176,7 +177,8 @@ class Worker:
         """The connector's attempt, cut off at the attempt's deadline (a receiver that accepts the
         connection and never answers must not hold the delivery past its lease)."""
         try:
-            return await asyncio.wait_for(claim.connector.deliver(claim.job), timeout=self.deadline)
+            async with asyncio.timeout(self.deadline):
+                return await claim.connector.deliver(claim.job)
         except TimeoutError:
             return Outcome(
                 OutcomeKind.TRANSIENT, error=f"no outcome within the attempt's deadline ({self.deadline:g} s)"

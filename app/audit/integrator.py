@@ -200,10 +200,12 @@ class Integrator:
                     self.state.last_error = f"{type(error).__name__}: {error}"
                     log.warning("transparency log: integration failed: %s", self.state.last_error)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.audit_integrate_seconds)
+                    async with asyncio.timeout(self.settings.audit_integrate_seconds):
+                        await self._wake.wait()
                 self._wake.clear()
         finally:
             if held_until > utcnow():
                 # Hand the lease over at once on a clean stop; if that cannot be quick, it runs out.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(lease.release(self.database, LEASE, self._holder), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        await lease.release(self.database, LEASE, self._holder)

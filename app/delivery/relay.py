@@ -110,6 +110,9 @@ class Relay:
             if due == BATCH and confirmed == due:
                 continue  # more may be waiting
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that comes
+                # as the event is set, and the relay would never stop.
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
                 # Woken by an intake: let the intakes arriving in the next moment join this batch.
                 await asyncio.sleep(self.batch_window)

@@ -244,3 +244,30 @@ async def test_inbox_deliveries_waiting_too_long_are_flagged_once_and_stay_in_th
     logged = await _scalar(database, "SELECT count(*) FROM exchange_log WHERE event = 'pickup-overdue'")
     assert logged == 2
     assert await relay.relay_once() == (0, 0)  # nothing about it is handed out again
+
+
+class WatchedEvent(asyncio.Event):
+    """The relay's wake-up event, telling the test when the relay has begun waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited_on = asyncio.Event()
+
+    async def wait(self) -> bool:
+        self.waited_on.set()
+        return await super().wait()
+
+
+async def test_the_relay_stops_when_cancelled_just_as_it_is_woken(database: Database) -> None:
+    # On Python 3.11, asyncio.wait_for swallowed a cancellation that came in the same moment as the
+    # event it waited on: the relay went on polling and the gateway's shutdown hung.
+    relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
+    relay._wake = watched = WatchedEvent()
+    running = asyncio.create_task(relay.run())
+    async with asyncio.timeout(10):
+        await watched.waited_on.wait()
+    relay.wake()
+    running.cancel()
+    async with asyncio.timeout(10):
+        await asyncio.gather(running, return_exceptions=True)
+    assert running.cancelled()
