@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import record_admin_action
@@ -69,6 +69,10 @@ async def _store_identity(
     session: AsyncSession, master_key: bytes, identity: SigningIdentity, *, actor: str, action: str
 ) -> SigningKey:
     """Store a key as the active one; the previously active key is retired but kept."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Key changes take turns (two at once would both retire the same key and both insert an active
+        # one); readers are not held up. SQLite's write transactions already take turns.
+        await session.execute(text("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE"))
     fingerprint = identity.fingerprint
     existing = await session.scalar(select(SigningKey.id).where(SigningKey.fingerprint_sha256 == fingerprint))
     if existing is not None:

@@ -3,6 +3,7 @@ preview) and `/api/v1/admin/keys` (list, rotate, import), on SQLite and PostgreS
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -186,3 +187,13 @@ async def test_keys_are_listed_rotated_and_imported(hub: Hub) -> None:
     )
     assert [r.action for r in logged][-3:] == ["keys.rotate", "keys.import", "keys.import"]
     assert all(r.actor.startswith("api:") for r in logged[-3:])
+
+
+async def test_rotations_at_the_same_moment_take_turns(hub: Hub) -> None:
+    # Two at once each retired the same key and both inserted an active one: a 500 on PostgreSQL.
+    answers = await asyncio.gather(
+        *(hub.client.post("/api/v1/admin/keys/rotate", json={}, headers=hub.auth("admin")) for _ in range(4))
+    )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    keys = (await hub.client.get("/api/v1/admin/keys", headers=hub.auth("admin"))).json()
+    assert len(keys) == 5 and [k["active"] for k in keys].count(True) == 1
