@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                if app.state.integrator is not None:  # it writes often: let it end its round first
+                    await app.state.integrator.stop()
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

@@ -38,6 +38,7 @@ from app.models import AdminLogEntry, ExchangeLogEntry, LogCheckpoint, LogLeaf, 
 log = logging.getLogger(__name__)
 
 LEASE = "audit-integrator"
+STOP_GRACE_SECONDS = 5.0
 LOOKBACK = 1000
 SWEEP_EVERY = 300
 BATCH = 5000
@@ -136,11 +137,24 @@ class Integrator:
         self.state = IntegratorState()
         self._holder = lease.holder_name()
         self._wake = asyncio.Event()
+        self._stopping = False
+        self._stopped = asyncio.Event()
         self._rounds = 0
         self._last_checkpoint_at = utcnow() - timedelta(days=1)
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def stop(self, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Finish the round under way and hand the lease over, then return; `run` is cancelled only
+        if that takes longer than `grace`. Cancelled mid-transaction on SQLite, the integrator would
+        leave the write lock to a connection being torn down, and every write after it (the lease's
+        release first) would wait the whole busy timeout."""
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._stopped.wait()
 
     async def round(self, *, checkpoint: bool | None = None) -> int:
         """One round: integrate everything pending, sign a checkpoint if due (or if asked). Writes
@@ -183,7 +197,7 @@ class Integrator:
         lease_seconds = max(30.0, 10 * self.settings.audit_integrate_seconds)
         held_until = utcnow() - timedelta(seconds=1)
         try:
-            while True:
+            while not self._stopping:
                 try:
                     # Renew the lease when a third of it is left, not every round.
                     if held_until - utcnow() < timedelta(seconds=lease_seconds / 3):
@@ -209,3 +223,4 @@ class Integrator:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(1.0):
                         await lease.release(self.database, LEASE, self._holder)
+            self._stopped.set()

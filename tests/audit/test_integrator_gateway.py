@@ -3,15 +3,21 @@ after intake, with intake never waiting for it."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 from support.delivery import document
 from support.hub import RECIPIENT, Hub
 from support.receiver import until
 
+from app.audit.integrator import LEASE, Integrator
 from app.audit.note import verify_checkpoint
 from app.audit.verify import verify_database
 from app.config import Settings
+from app.kit.clock import utcnow
+from app.kit.db import Database
+from app.kit.secrets import load_master_key
 from app.models import ExchangeLogEntry, Lease, LogLeaf
 
 
@@ -47,3 +53,25 @@ async def test_the_gateway_integrates_and_checkpoints_in_the_background(hub: Hub
     assert holder
     report = await verify_database(hub.database)
     assert report.intact, report.problems
+
+
+async def test_stopping_finishes_the_round_and_hands_the_lease_over(
+    database: Database, settings: Settings
+) -> None:
+    # Cancelled mid-transaction on SQLite, the integrator left the write lock to a connection being torn
+    # down: the gateway's next write (the lease's release) waited the whole busy timeout, 30 s.
+    integrator = Integrator(database, settings, load_master_key(settings))
+    running = asyncio.create_task(integrator.run())
+
+    async def expiry() -> object:
+        async with database.reading() as session:
+            return await session.scalar(
+                select(Lease.expires_at).where(Lease.name == LEASE, Lease.holder == integrator._holder)
+            )
+
+    await until(expiry, timeout=30)  # it holds the lease
+    await integrator.stop()
+    assert running.done() and not running.cancelled()
+    assert running.exception() is None
+    expires = await expiry()
+    assert expires is not None and expires < utcnow()  # another replica may take over at once
