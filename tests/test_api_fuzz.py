@@ -1,10 +1,14 @@
 """Schemathesis against a real `lienthong serve` on 127.0.0.1, on SQLite and on PostgreSQL: whatever
 the OpenAPI schema allows a client to send, with or without a valid credential, the hub never answers
-with a server error."""
+with a server error.
+
+Each operation gets 15 generated requests per caller in the suite; a deeper run sets
+LIENTHONG_FUZZ_EXAMPLES, e.g. `LIENTHONG_FUZZ_EXAMPLES=300 .venv/bin/pytest tests/test_api_fuzz.py`."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +23,8 @@ from support.processes import free_port, running
 from app.kit.db import Base, Database
 
 pytestmark = pytest.mark.slow
+
+EXAMPLES = int(os.environ.get("LIENTHONG_FUZZ_EXAMPLES", "15"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -83,7 +89,9 @@ def test_no_request_makes_the_hub_fail(
 
     for operation in operations:
 
-        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=operation.as_strategy())
         def no_server_error(case: schemathesis.Case) -> None:
             for headers in callers:
