@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, exists, func, insert, select
@@ -33,12 +33,12 @@ from app.config import Settings
 from app.kit import lease
 from app.kit.clock import utcnow
 from app.kit.db import Database, table_of
+from app.kit.rounds import Rounds
 from app.models import AdminLogEntry, ExchangeLogEntry, LogCheckpoint, LogLeaf, LogNode, LogSource
 
 log = logging.getLogger(__name__)
 
 LEASE = "audit-integrator"
-STOP_GRACE_SECONDS = 5.0
 LOOKBACK = 1000
 SWEEP_EVERY = 300
 BATCH = 5000
@@ -136,25 +136,16 @@ class Integrator:
         self.master_key = master_key
         self.state = IntegratorState()
         self._holder = lease.holder_name()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._stopped = asyncio.Event()
+        self.pace = Rounds()
         self._rounds = 0
         self._last_checkpoint_at = utcnow() - timedelta(days=1)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.pace.wake()
 
-    async def stop(self, *, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Finish the round under way and hand the lease over, then return; `run` is cancelled only
-        if that takes longer than `grace`. Cancelled mid-transaction on SQLite, the integrator would
-        leave the write lock to a connection being torn down, and every write after it (the lease's
-        release first) would wait the whole busy timeout."""
-        self._stopping = True
-        self._wake.set()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(grace):
-                await self._stopped.wait()
+    async def stop(self) -> None:
+        """Finish the round under way and hand the lease over (see app/kit/rounds.py)."""
+        await self.pace.stop()
 
     async def round(self, *, checkpoint: bool | None = None) -> int:
         """One round: integrate everything pending, sign a checkpoint if due (or if asked). Writes
@@ -194,33 +185,32 @@ class Integrator:
             return await tree_size(session) > (latest or 0)
 
     async def run(self) -> None:
-        lease_seconds = max(30.0, 10 * self.settings.audit_integrate_seconds)
         held_until = utcnow() - timedelta(seconds=1)
-        try:
-            while not self._stopping:
-                try:
-                    # Renew the lease when a third of it is left, not every round.
-                    if held_until - utcnow() < timedelta(seconds=lease_seconds / 3):
-                        if await lease.hold(self.database, LEASE, self._holder, seconds=lease_seconds):
-                            held_until = utcnow() + timedelta(seconds=lease_seconds)
-                        else:
-                            held_until = utcnow() - timedelta(seconds=1)
-                    if held_until > utcnow():
-                        await self.round()
-                    self.state.last_error = None
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # a database hiccup: the next round starts over
-                    self.state.last_error = f"{type(error).__name__}: {error}"
-                    log.warning("transparency log: integration failed: %s", self.state.last_error)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.audit_integrate_seconds):
-                        await self._wake.wait()
-                self._wake.clear()
-        finally:
-            if held_until > utcnow():
-                # Hand the lease over at once on a clean stop; if that cannot be quick, it runs out.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(1.0):
-                        await lease.release(self.database, LEASE, self._holder)
-            self._stopped.set()
+        with self.pace.running():
+            try:
+                while not self.pace.stopping:
+                    try:
+                        held_until = await self._renew(held_until)
+                        if held_until > utcnow():
+                            await self.round()
+                        self.state.last_error = None
+                    except Exception as error:  # a database hiccup: the next round starts over
+                        self.state.last_error = f"{type(error).__name__}: {error}"
+                        log.warning("transparency log: integration failed: %s", self.state.last_error)
+                    await self.pace.wait(self.settings.audit_integrate_seconds)
+            finally:
+                if held_until > utcnow():
+                    # Hand the lease over at once on a clean stop; if that cannot be quick, it runs out.
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(1.0):
+                            await lease.release(self.database, LEASE, self._holder)
+
+    async def _renew(self, held_until: datetime) -> datetime:
+        """Take or renew the lease when a third of it is left, not every round; until when it is held
+        (in the past while another replica holds it)."""
+        seconds = max(30.0, 10 * self.settings.audit_integrate_seconds)
+        if held_until - utcnow() >= timedelta(seconds=seconds / 3):
+            return held_until
+        if await lease.hold(self.database, LEASE, self._holder, seconds=seconds):
+            return utcnow() + timedelta(seconds=seconds)
+        return utcnow() - timedelta(seconds=1)

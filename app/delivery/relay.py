@@ -16,7 +16,6 @@ broker returns. A database that is down is waited for, ever longer between tries
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -26,6 +25,7 @@ from app.delivery.inbox import flag_overdue_pickups
 from app.delivery.service import due_deliveries, mark_dispatched
 from app.kit.clock import utcnow
 from app.kit.db import Database, database_unavailable
+from app.kit.rounds import Rounds
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,16 @@ class Relay:
         # Not claimed within this, a message is taken for lost; by default the lease's length.
         self.unclaimed = timedelta(seconds=unclaimed_seconds or lease_seconds)
         self.pickup_alert = None if pickup_alert_seconds is None else timedelta(seconds=pickup_alert_seconds)
-        self._wake = asyncio.Event()
+        self.pace = Rounds()
         self._pickups_swept = float("-inf")
 
     def wake(self) -> None:
         """Something became due (an intake committed): relay now rather than at the next poll."""
-        self._wake.set()
+        self.pace.wake()
+
+    async def stop(self) -> None:
+        """Finish the batch under way, then stop (see app/kit/rounds.py)."""
+        await self.pace.stop()
 
     async def relay_once(self) -> tuple[int, int]:
         """One batch: returns (due, confirmed)."""
@@ -88,31 +92,29 @@ class Relay:
 
     async def run(self) -> None:
         wait = POLL_SECONDS
-        while True:
-            self._wake.clear()
-            try:
-                due, confirmed = await self.relay_once()
-                if time.monotonic() - self._pickups_swept >= SWEEP_PICKUPS_SECONDS:
-                    await self.sweep_pickups()
-                    self._pickups_swept = time.monotonic()
-                wait = POLL_SECONDS
-            except Exception as error:  # the database or the broker is away: wait, then try again
-                if database_unavailable(error):
-                    log.warning(
-                        "relay: the database is away (%s); next try in %.0f s", type(error).__name__, wait
-                    )
-                else:
-                    log.exception("relay: batch failed; next try in %.0f s", wait)
-                due, confirmed = 0, 0
-                await asyncio.sleep(wait)  # back-off while something is away, not a synchronisation
-                wait = min(LONGEST_WAIT_SECONDS, wait * 2)
-                continue
-            if due == BATCH and confirmed == due:
-                continue  # more may be waiting
-            with contextlib.suppress(TimeoutError):
-                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that comes
-                # as the event is set, and the relay would never stop.
-                async with asyncio.timeout(POLL_SECONDS):
-                    await self._wake.wait()
-                # Woken by an intake: let the intakes arriving in the next moment join this batch.
-                await asyncio.sleep(self.batch_window)
+        with self.pace.running():
+            while not self.pace.stopping:
+                try:
+                    more = await self._round()
+                    wait = POLL_SECONDS
+                except Exception as error:  # the database or the broker is away: wait, then try again
+                    if database_unavailable(error):
+                        log.warning(
+                            "relay: the database is away (%s); next try in %.0f s", type(error).__name__, wait
+                        )
+                    else:
+                        log.exception("relay: batch failed; next try in %.0f s", wait)
+                    await asyncio.sleep(wait)  # back-off while something is away, not a synchronisation
+                    wait = min(LONGEST_WAIT_SECONDS, wait * 2)
+                    continue
+                if not more and await self.pace.wait(POLL_SECONDS):
+                    # Woken by an intake: let the intakes arriving in the next moment join this batch.
+                    await asyncio.sleep(self.batch_window)
+
+    async def _round(self) -> bool:
+        """A batch, and the pickup sweep when it is due; True if more may be waiting already."""
+        due, confirmed = await self.relay_once()
+        if time.monotonic() - self._pickups_swept >= SWEEP_PICKUPS_SECONDS:
+            await self.sweep_pickups()
+            self._pickups_swept = time.monotonic()
+        return due == BATCH and confirmed == due

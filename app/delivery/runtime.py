@@ -87,6 +87,7 @@ class Dispatch:
 
     async def stop(self) -> None:
         if self._task is not None:
+            await self.relay.stop()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -262,7 +262,7 @@ async def test_the_relay_stops_when_cancelled_just_as_it_is_woken(database: Data
     # On Python 3.11, asyncio.wait_for swallowed a cancellation that came in the same moment as the
     # event it waited on: the relay went on polling and the gateway's shutdown hung.
     relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
-    relay._wake = watched = WatchedEvent()
+    relay.pace._wake = watched = WatchedEvent()
     running = asyncio.create_task(relay.run())
     async with asyncio.timeout(10):
         await watched.waited_on.wait()
@@ -271,3 +271,20 @@ async def test_the_relay_stops_when_cancelled_just_as_it_is_woken(database: Data
     async with asyncio.timeout(10):
         await asyncio.gather(running, return_exceptions=True)
     assert running.cancelled()
+
+
+async def test_a_relay_asked_to_stop_ends_its_loop_without_being_cancelled(database: Database) -> None:
+    relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
+    relay.pace._wake = watched = WatchedEvent()
+    running = asyncio.create_task(relay.run())
+    async with asyncio.timeout(10):
+        await watched.waited_on.wait()
+    await relay.stop()
+    assert running.done() and not running.cancelled() and running.exception() is None
+
+
+async def test_stopping_a_relay_that_never_ran_does_not_wait_for_it(database: Database) -> None:
+    relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
+    async with asyncio.timeout(1):  # far below the stop's grace (5 s): it had nothing to wait for
+        await relay.stop()
+    assert relay.pace.stopping
