@@ -30,6 +30,7 @@ from app.delivery.admin_endpoints import router as admin_deliveries_router
 from app.delivery.endpoints import router as inbox_router
 from app.delivery.runtime import Dispatch
 from app.documents.endpoints import router as documents_router
+from app.edxml.schema import load as load_schemas
 from app.kit.db import Database
 from app.kit.edge import EdgeGuard
 from app.kit.errors import ServiceUnavailable, install_error_handlers
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.effective_database_url)
         try:
+            load_schemas()
             master_key = load_master_key(settings)
             async with database.reading() as session:
                 app.state.sealer = await load_active_sealer(session, master_key)

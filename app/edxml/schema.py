@@ -1,9 +1,12 @@
 """The hub's XSDs for edXML (schemas/edxml-document.xsd, schemas/edxml-status.xsd) and the turning of
 every schema error into a Problem with a prefix-free path.
 
-Each schema is loaded once, on first use. A schema object keeps the errors of its last run in one
-shared log, so runs are serialised by a lock; a run takes a fraction of a millisecond for a typical
-document.
+Each schema is built once: by the gateway at start-up (`load`), otherwise on first use, under a lock.
+lxml's schema construction is not safe in two threads at once: a gateway whose first requests built
+them in worker threads once failed with "xmlSchemaParse: internal error" and could build none after
+it, refusing every document with a 500. A schema object keeps the errors of its last run in one
+shared log, so runs are serialised by the same lock; a run takes a fraction of a millisecond for a
+typical document.
 """
 
 from __future__ import annotations
@@ -39,10 +42,17 @@ def schema(kind: Kind) -> etree.XMLSchema:
     return etree.XMLSchema(source)
 
 
+def load() -> None:
+    """Build every schema now (at start-up, before requests come)."""
+    with _lock:
+        for kind in Kind:
+            schema(kind)
+
+
 def validate(root: etree._Element, kind: Kind) -> list[Problem]:
     """Every schema error in the document, in document order; empty when it is valid."""
-    checker = schema(kind)
     with _lock:
+        checker = schema(kind)
         if checker.validate(root):
             return []
         errors = [(error.path, error.message) for error in checker.error_log]

@@ -10,13 +10,17 @@ from datetime import date, timedelta
 from itertools import count
 
 import pytest
+from asgi_lifespan import LifespanManager
 from lxml import etree
 from sqlalchemy import text
 from support.hub import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
 
 from app.auth.service import create_credential
-from app.edxml import BusinessDocType, DocumentSpec, Organ, Style, build_document, read_document
+from app.bootstrap import prepare
+from app.config import Settings
+from app.edxml import BusinessDocType, DocumentSpec, Organ, Style, build_document, read_document, schema
 from app.kit.clock import vietnam_now
+from app.main import create_app
 from app.models import Agency, Role
 from app.sealing.seal import verify_seal
 from app.sealing.service import hub_certificates
@@ -565,3 +569,12 @@ async def test_agency_directory_search_and_pages(hub: Hub) -> None:
             break
     assert len(seen) == len(set(seen)) == await hub.scalar("SELECT count(*) FROM agencies")
     assert (await hub.client.get("/api/v1/agencies")).status_code == 401
+
+
+async def test_the_gateway_builds_the_schemas_before_its_first_request(settings: Settings) -> None:
+    # Built by the first requests in worker threads, the XSDs once failed to build ("xmlSchemaParse:
+    # internal error") and could not be built after that: every document was answered 500.
+    schema.schema.cache_clear()
+    await prepare(settings, migrate=False)
+    async with LifespanManager(create_app(settings)):
+        assert schema.schema.cache_info().currsize == len(schema.Kind)
