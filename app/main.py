@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.agencies.admin import router as agencies_admin_router
 from app.agencies.endpoints import router as agencies_router
@@ -17,7 +14,6 @@ from app.audit.endpoints import evidence_router as audit_evidence_router
 from app.audit.endpoints import router as audit_router
 from app.audit.runtime import start_audit_tasks
 from app.auth.admin_endpoints import router as credentials_admin_router
-from app.auth.audience import Operator
 from app.auth.usage import UsageRecorder
 from app.axis.client import AxisClient
 from app.axis.inbound import AxisInbound
@@ -33,10 +29,11 @@ from app.documents.endpoints import router as documents_router
 from app.edxml.schema import load as load_schemas
 from app.kit.db import Database
 from app.kit.edge import EdgeGuard
-from app.kit.errors import ServiceUnavailable, install_error_handlers
+from app.kit.errors import install_error_handlers
 from app.kit.secrets import load_master_key
 from app.operations.alerts import AlertEngine, AxisReport
 from app.operations.endpoints import router as operations_router
+from app.operations.health import router as health_router
 from app.operations.maintenance import MaintenanceCache, MaintenanceGuard
 from app.operations.metrics import GatewayMetrics, IntakeMetrics
 from app.operations.metrics import router as metrics_router
@@ -113,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_evidence_router,
         reports_router,
         metrics_router,
+        health_router,
     ):
         app.include_router(router)
     install_console(app, settings)
@@ -130,38 +128,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_requests_per_client=settings.max_requests_per_client,
         answers={vxp_router.prefix: vxp_edge_refusal},
     )
-
-    @app.get("/healthz", tags=["operations"], dependencies=[Operator])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"], dependencies=[Operator])
-    async def readyz() -> dict[str, object]:
-        """Readiness: the database answers and a signing key is loaded; the broker's and the national
-        axis's states are reported."""
-        try:
-            async with app.state.database.reading() as session:
-                await session.execute(text("SELECT 1"))
-        except (OSError, SQLAlchemyError) as error:
-            raise ServiceUnavailable(f"the database does not answer: {type(error).__name__}") from None
-        dispatch: Dispatch = app.state.dispatch
-        inbound: AxisInbound | None = app.state.axis_inbound
-        maintenance = await app.state.maintenance.current()
-        return {
-            "status": "maintenance" if maintenance.on else "ready",
-            "database": "ok",
-            "signing_key": app.state.sealer.key_id,
-            # Intake does not need the broker (the outbox keeps what it accepts), so it is reported,
-            # not required.
-            "broker": "embedded"
-            if dispatch.embedded
-            else ("connected" if dispatch.broker.connected else "away"),
-            # Likewise the axis: documents for it wait in their deliveries until it answers.
-            "axis": "not configured" if inbound is None else inbound.state.report(),
-            # Intake is closed while on; everything else (deliveries, pickups) goes on.
-            "maintenance": asdict(maintenance),
-        }
 
     return app
 
