@@ -40,9 +40,6 @@ class Broker(Protocol):
     async def publish(self, due: Sequence[Due]) -> list[Due]:
         """Hand deliveries to their connectors' queues; returns those the broker confirmed."""
 
-    async def waiting(self) -> dict[str, int]:
-        """The messages each connector's queue holds that no worker has taken yet."""
-
     async def consume(self, connector: str, handler: Handler, *, prefetch: int) -> None: ...
 
     async def consume_dead_letters(self, handler: DeadLetterHandler) -> None: ...

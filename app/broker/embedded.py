@@ -59,9 +59,6 @@ class EmbeddedBroker:
             )
         return list(due)
 
-    async def waiting(self) -> dict[str, int]:
-        return {name: queue.qsize() for name, queue in self.queues.items()}
-
     async def crashed(self, message: _Message) -> None:
         self.crashes[message.delivery_id] += 1
         if self.crashes[message.delivery_id] <= self.delivery_limit:  # redeliveries, as RabbitMQ counts

@@ -65,7 +65,6 @@ class RabbitBroker:
         self._connection: AbstractRobustConnection | None = None
         self._publishing: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._inspecting: AbstractChannel | None = None  # its own channel: a failed look closes it
 
     @property
     def connected(self) -> bool:
@@ -124,16 +123,6 @@ class RabbitBroker:
             headers={TAKEN_OVER: True} if item.state is DeliveryState.SENDING else None,
         )
         await self._exchange.publish(message, routing_key=item.connector, timeout=PUBLISH_TIMEOUT_SECONDS)
-
-    async def waiting(self) -> dict[str, int]:
-        assert self._connection is not None, "start() first"
-        if self._inspecting is None or self._inspecting.is_closed:
-            self._inspecting = await self._connection.channel()
-        counts = {}
-        for connector in self.connectors:
-            queue = await self._inspecting.declare_queue(queue_name(connector), passive=True)
-            counts[connector] = queue.declaration_result.message_count or 0
-        return counts
 
     async def consume(self, connector: str, handler: Handler, *, prefetch: int) -> None:
         assert self._connection is not None, "start() first"

@@ -4,8 +4,7 @@ selection is also the sweeper: nothing a worker should have has to wait for a re
 Woken after an intake commits in this process (after the batch window, so that the intakes of
 that moment go in one batch), and otherwise every second for retries whose time has come, leases
 that ran out, and deliveries the broker was handed but no worker claimed within
-`delivery_unclaimed_seconds` while their queue holds no message (a purged queue, a reset broker, a
-lost dead letter) — see `due_query`.
+`delivery_unclaimed_seconds` (a purged queue, a reset broker, a lost dead letter) — see `due_query`.
 Every `SWEEP_PICKUPS_SECONDS` it also flags inbox deliveries not picked up in time.
 
 Several relays may run at once (one per gateway); on PostgreSQL they skip each other's rows. A
@@ -68,26 +67,13 @@ class Relay:
     async def relay_once(self) -> tuple[int, int]:
         """One batch: returns (due, confirmed)."""
         now = utcnow()
-        drained = await self._drained()
         async with self.database.transaction() as session:
-            due = await due_deliveries(
-                session, now=now, limit=BATCH, unclaimed_before=now - self.unclaimed, drained=drained
-            )
+            due = await due_deliveries(session, now=now, limit=BATCH, unclaimed_before=now - self.unclaimed)
             if not due:
                 return 0, 0
             confirmed = await self.broker.publish(due)
             await mark_dispatched(session, confirmed, now=now, lease=self.lease)
         return len(due), len(confirmed)
-
-    async def _drained(self) -> list[str] | None:
-        """The connectors whose queue holds no message waiting: only theirs are taken for lost when
-        unclaimed (`due_query`). None when the broker cannot tell: then every connector's are, since
-        a duplicate (which carries its idempotency key) costs less than a lost message."""
-        try:
-            return [connector for connector, count in (await self.broker.waiting()).items() if count == 0]
-        except Exception as error:  # the broker is away or its queues are gone: sweep as before
-            log.info("relay: cannot read the queues' lengths (%r); every unclaimed delivery is swept", error)
-            return None
 
     async def sweep_pickups(self) -> int:
         """Flag the inbox deliveries not picked up in time; returns how many were flagged now."""

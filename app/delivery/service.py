@@ -12,7 +12,7 @@ change is *lost*, returned to it instead of written, and nothing moves backwards
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -175,18 +175,13 @@ class Due:
     state: DeliveryState
 
 
-def due_query(
-    *, now: datetime, unclaimed_before: datetime | None = None, drained: Collection[str] | None = None
-) -> Select[str, str, str]:
+def due_query(*, now: datetime, unclaimed_before: datetime | None = None) -> Select[str, str, str]:
     """The relay's selection, which is also the sweeper: deliveries to hand to the broker.
 
     - queued or retrying ones whose time has come and that are not with the broker;
     - queued or retrying ones the broker was handed before `unclaimed_before` and no worker ever
-      claimed, of a connector whose queue is `drained` (holds no message waiting; None: every
-      connector): the message was lost outside the hub (a purged queue, a reset virtual host, a
-      dead letter whose handler failed, an in-process dispatcher that went away). While a queue
-      still holds messages, its unclaimed deliveries are most likely among them: handing them out
-      again would only lengthen the queue, and under a backlog every round would add more;
+      claimed: the message was lost outside the hub (a purged queue, a reset virtual host, a
+      dead letter whose handler failed, an in-process dispatcher that went away);
     - `sending` ones whose lease ran out (their worker died, hung, or was frozen).
 
     Deliveries of a paused connector or endpoint are left out (`app.delivery.pauses`): they wait."""
@@ -195,9 +190,8 @@ def due_query(
         and_(waiting, Delivery.dispatched_at.is_(None), Delivery.next_attempt_at <= now),
         and_(Delivery.state == DeliveryState.SENDING, Delivery.next_attempt_at <= now),
     ]
-    if unclaimed_before is not None and (drained is None or drained):
-        unclaimed = and_(waiting, Delivery.dispatched_at <= unclaimed_before)
-        due.append(unclaimed if drained is None else and_(unclaimed, Delivery.connector.in_(drained)))
+    if unclaimed_before is not None:
+        due.append(and_(waiting, Delivery.dispatched_at <= unclaimed_before))
     return (
         select(Delivery.id, Delivery.connector, Delivery.state)
         .where(or_(*due), not_paused())
@@ -206,17 +200,12 @@ def due_query(
 
 
 async def due_deliveries(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    limit: int,
-    unclaimed_before: datetime | None = None,
-    drained: Collection[str] | None = None,
+    session: AsyncSession, *, now: datetime, limit: int, unclaimed_before: datetime | None = None
 ) -> list[Due]:
     """The deliveries of `due_query`, at most `limit`. On PostgreSQL the rows stay locked until the
     caller's transaction ends, and rows another relay holds are skipped, so several relays never hand
     out the same delivery twice."""
-    query = due_query(now=now, unclaimed_before=unclaimed_before, drained=drained).limit(limit)
+    query = due_query(now=now, unclaimed_before=unclaimed_before).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = await session.execute(query)
