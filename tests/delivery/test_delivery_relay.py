@@ -258,14 +258,20 @@ class WatchedEvent(asyncio.Event):
         return await super().wait()
 
 
-async def test_the_relay_stops_when_cancelled_just_as_it_is_woken(database: Database) -> None:
-    # On Python 3.11, asyncio.wait_for swallowed a cancellation that came in the same moment as the
-    # event it waited on: the relay went on polling and the gateway's shutdown hung.
+async def idle_relay(database: Database) -> tuple[Relay, asyncio.Task[None]]:
+    """A running relay, once it has done its first round and waits to be woken."""
     relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
     relay.pace._wake = watched = WatchedEvent()
     running = asyncio.create_task(relay.run())
     async with asyncio.timeout(10):
         await watched.waited_on.wait()
+    return relay, running
+
+
+async def test_the_relay_stops_when_cancelled_just_as_it_is_woken(database: Database) -> None:
+    # On Python 3.11, asyncio.wait_for swallowed a cancellation that came in the same moment as the
+    # event it waited on: the relay went on polling and the gateway's shutdown hung.
+    relay, running = await idle_relay(database)
     relay.wake()
     running.cancel()
     async with asyncio.timeout(10):
@@ -274,11 +280,7 @@ async def test_the_relay_stops_when_cancelled_just_as_it_is_woken(database: Data
 
 
 async def test_a_relay_asked_to_stop_ends_its_loop_without_being_cancelled(database: Database) -> None:
-    relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60)
-    relay.pace._wake = watched = WatchedEvent()
-    running = asyncio.create_task(relay.run())
-    async with asyncio.timeout(10):
-        await watched.waited_on.wait()
+    relay, running = await idle_relay(database)
     await relay.stop()
     assert running.done() and not running.cancelled() and running.exception() is None
 
