@@ -141,7 +141,7 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-            yield Hub(settings=settings, database=database, client=client, tokens=tokens)
+            yield Hub(settings=settings, database=database, client=client, tokens=tokens, app=app)
     await database.dispose()
 
 

@@ -5,12 +5,13 @@ The steps, in the order a document meets them:
 
 1. read: hardened parse, schema, the format's own rules (`app.edxml`), all problems at once;
 2. identify: the sender must be the agency of the credential;
-3. check against the hub's state: same bytes again (idempotent), DocumentId already used, the
-   directory (known, active agencies), the document a revoke/update/replace acts on, a route for
-   every recipient;
+3. check against the hub's state: the directory (known, active agencies), the document a
+   revoke/update/replace acts on, a route for every recipient;
 4. verify the sender's own signature against its registered certificates, then seal: append the
    hub's TraceHeader and sign (`app.sealing`);
-5. store, in one transaction: payloads, document, deliveries with their first event, log entries.
+5. store, all or nothing (on PostgreSQL one statement): payloads, document, deliveries with their
+   first event, log entries. Its unique indexes catch the same bytes again (answered as the first
+   time: idempotent) and a new document's DocumentId already used (409).
 
 Nothing touches the database while XML is parsed or signed, and CPU-heavy steps run in a worker
 thread so the event loop keeps serving.
@@ -19,13 +20,13 @@ thread so the event loop keeps serving.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -49,6 +50,7 @@ from app.models import (
     DeliveryEvent,
     DeliveryState,
     Document,
+    ExchangeLogEntry,
     MessageKind,
     Payload,
     SignaturePolicy,
@@ -130,21 +132,46 @@ class _Checked:
 async def submit_document(
     database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> IntakeResult:
-    """Run the pipeline on one submission. Raises a HubError (4xx) for anything refused."""
+    """Run the pipeline on one submission. Raises a HubError (4xx) for anything refused.
+
+    Whether the same bytes (a replay) or a new document's DocumentId (a conflict) came before is not
+    asked up front: the store's unique indexes say it, races included, so the common case costs no
+    lookup. A replay is answered as it was the first time, even if checking it again now would fail."""
     digest, document = await off_loop(_digest_and_read, body, today=vietnam_now().date())
     submitter.check_sender(document.sender)
-
-    async with database.reading() as session:
-        replay, conflicting = await _earlier_documents(session, digest, document)
-        checked = (
-            None
-            if replay
-            else await _check_against_hub(session, document, submitter, conflicting=conflicting)
+    try:
+        checked, signature, message = await _checked_and_sealed(
+            database, sealer, submitter, body, digest, document, hub_code=hub_code
         )
-    if replay is not None:
+    except HubError:
+        replay, _ = await _earlier_documents(database, digest, document)
+        if replay is None:
+            raise
         return await _replayed(database, submitter, replay)
-    assert checked is not None
+    try:
+        return await _store(database, submitter, document, checked, signature, message)
+    except IntegrityError:
+        replay, conflicting = await _earlier_documents(database, digest, document)
+        if replay is not None:
+            return await _replayed(database, submitter, replay)
+        if conflicting:
+            raise _duplicate_document_id(document) from None
+        raise
 
+
+async def _checked_and_sealed(
+    database: Database,
+    sealer: Sealer,
+    submitter: Submitter,
+    body: bytes,
+    digest: str,
+    document: EdxmlDocument,
+    *,
+    hub_code: str,
+) -> tuple[_Checked, SenderSignatureCheck, SealedMessage]:
+    """Steps 3 and 4."""
+    async with database.reading() as session:
+        checked = await _check_against_hub(session, document, submitter)
     received_at = utcnow()
     signature, sealed = await off_loop(
         judge_and_seal,
@@ -161,17 +188,7 @@ async def submit_document(
     message = SealedMessage(
         body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, received_at
     )
-    try:
-        return await _store(database, submitter, document, checked, signature, message)
-    except IntegrityError:
-        # A concurrent submission won the race: same bytes (replay) or same DocumentId (conflict).
-        async with database.reading() as session:
-            replay, conflicting = await _earlier_documents(session, digest, document)
-        if replay is not None:
-            return await _replayed(database, submitter, replay)
-        if conflicting:
-            raise _duplicate_document_id(document) from None
-        raise
+    return checked, signature, message
 
 
 def _digest_and_read(body: bytes, *, today: date) -> tuple[str, EdxmlDocument]:
@@ -180,7 +197,7 @@ def _digest_and_read(body: bytes, *, today: date) -> tuple[str, EdxmlDocument]:
 
 
 async def _check_against_hub(
-    session: AsyncSession, document: EdxmlDocument, submitter: Submitter, *, conflicting: bool
+    session: AsyncSession, document: EdxmlDocument, submitter: Submitter
 ) -> _Checked:
     problems: list[Problem] = []
     rules = await load_rules(session)
@@ -214,10 +231,7 @@ async def _check_against_hub(
 
     related_id = None
     business = document.business
-    if business.doc_type is BusinessDocType.NEW:
-        if not problems and conflicting:
-            raise _duplicate_document_id(document)
-    else:
+    if business.doc_type is not BusinessDocType.NEW:
         related = await session.scalar(
             select(Document.id).where(
                 Document.edxml_document_id == business.document_id,
@@ -356,12 +370,13 @@ async def store_message(
     message: SealedMessage,
     routes: Sequence[RouteDecision],
     *,
-    also: Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]] | None = None,
+    also: Sequence[tuple[Table, list[dict[str, Any]]]] = (),
     **log_detail: Any,
 ) -> list[DeliveryReceipt]:
-    """Store an accepted message in one transaction, one statement per table: its payloads (as
+    """Store an accepted message, all or nothing (`Database.write_at_once`): its payloads (as
     received and as sealed), its row, one queued delivery per route with its first event, the
-    exchange-log entries, and whatever `also` adds (given the session and the delivery rows)."""
+    exchange-log entries, and the rows of `also`. Raises IntegrityError when the same bytes or a
+    new document's DocumentId were stored before (the unique indexes decide, races included)."""
     at = message.at
     row = {
         **row,
@@ -387,63 +402,58 @@ async def store_message(
         }
         for route in routes
     ]
-    async with database.transaction() as session:
-        await session.execute(
-            insert(table_of(Payload)),
-            [
-                {"sha256": digest, "size": len(content), "content": content, "created_at": at}
-                for digest, content in {
-                    message.digest: message.original,
-                    message.sealed_digest: message.sealed,
-                }.items()
-            ],
+    payloads = {message.digest: message.original, message.sealed_digest: message.sealed}
+    events = [
+        {
+            "delivery_id": delivery["id"],
+            "at": at,
+            "to_state": DeliveryState.QUEUED.value,
+            "reason": f"routed to {route.connector} by rule {route.rule}",
+        }
+        for delivery, route in zip(deliveries, routes, strict=True)
+    ]
+    stored = exchange_entry(
+        ExchangeEvent.STORED,
+        at=at,
+        document_id=row["id"],
+        agency_code=row["sender_code"],
+        sha256=message.digest,
+        kind=row["kind"],
+        edxml_document_id=row["edxml_document_id"],
+        related_id=row["related_id"],
+        sealed_sha256=message.sealed_digest,
+        seal_key_id=message.key_id,
+        recipients=[route.recipient for route in routes],
+        **submitter.log_fields(),
+        **log_detail,
+    )
+    routed = [
+        exchange_entry(
+            ExchangeEvent.ROUTED,
+            at=at,
+            document_id=row["id"],
+            delivery_id=delivery["id"],
+            agency_code=delivery["recipient_code"],
+            connector=delivery["connector"],
         )
-        await session.execute(insert(table_of(Document)), [row])
-        if deliveries:
-            await session.execute(insert(table_of(Delivery)), deliveries)
-            await session.execute(
-                insert(table_of(DeliveryEvent)),
+        for delivery in deliveries
+    ]
+    await database.write_at_once(
+        [
+            (
+                table_of(Payload),
                 [
-                    {
-                        "delivery_id": delivery["id"],
-                        "at": at,
-                        "to_state": DeliveryState.QUEUED.value,
-                        "reason": f"routed to {route.connector} by rule {route.rule}",
-                    }
-                    for delivery, route in zip(deliveries, routes, strict=True)
+                    {"sha256": digest, "size": len(content), "content": content, "created_at": at}
+                    for digest, content in payloads.items()
                 ],
-            )
-        if also is not None:
-            await also(session, deliveries)
-        await append_exchange(
-            session,
-            exchange_entry(
-                ExchangeEvent.STORED,
-                at=at,
-                document_id=row["id"],
-                agency_code=row["sender_code"],
-                sha256=message.digest,
-                kind=row["kind"],
-                edxml_document_id=row["edxml_document_id"],
-                related_id=row["related_id"],
-                sealed_sha256=message.sealed_digest,
-                seal_key_id=message.key_id,
-                recipients=[route.recipient for route in routes],
-                **submitter.log_fields(),
-                **log_detail,
             ),
-            *(
-                exchange_entry(
-                    ExchangeEvent.ROUTED,
-                    at=at,
-                    document_id=row["id"],
-                    delivery_id=delivery["id"],
-                    agency_code=delivery["recipient_code"],
-                    connector=delivery["connector"],
-                )
-                for delivery in deliveries
-            ),
-        )
+            (table_of(Document), [row]),
+            (table_of(Delivery), deliveries),
+            (table_of(DeliveryEvent), events),
+            *also,
+            (table_of(ExchangeLogEntry), [stored, *routed]),
+        ]
+    )
     return [
         DeliveryReceipt(id=d["id"], recipient=d["recipient_code"], connector=d["connector"], state=d["state"])
         for d in sorted(deliveries, key=lambda d: d["recipient_code"])
@@ -500,7 +510,7 @@ async def original_recipients(session: AsyncSession, document_id: str) -> list[s
 
 
 async def _earlier_documents(
-    session: AsyncSession, digest: str, document: EdxmlDocument
+    database: Database, digest: str, document: EdxmlDocument
 ) -> tuple[Document | None, bool]:
     """In one query: the document accepted earlier from these very bytes (a replay), and whether a
     different new document already uses this DocumentId (a conflict, for a new document)."""
@@ -509,12 +519,13 @@ async def _earlier_documents(
         & (Document.business_type == BusinessDocType.NEW)
         & (Document.kind == MessageKind.DOCUMENT)
     )
-    rows = await session.scalars(
-        select(Document)
-        .where(or_(Document.original_sha256 == digest, same_new_id))
-        .options(selectinload(Document.deliveries))
-    )
-    earlier = list(rows)
+    async with database.reading() as session:
+        rows = await session.scalars(
+            select(Document)
+            .where(or_(Document.original_sha256 == digest, same_new_id))
+            .options(selectinload(Document.deliveries))
+        )
+        earlier = list(rows)
     replay = next((d for d in earlier if d.original_sha256 == digest), None)
     conflicting = document.business.doc_type is BusinessDocType.NEW and any(
         d.original_sha256 != digest for d in earlier

@@ -9,7 +9,8 @@ database as soon as it is free, instead of sleeping in SQLite's busy handler (wh
 
 Reading sessions (`Database.reading()`) never write. On PostgreSQL they run in autocommit, so a
 lookup costs one round trip instead of three (BEGIN, SELECT, ROLLBACK); on SQLite they begin deferred
-and, in WAL mode, never wait for a writer.
+and, in WAL mode, never wait for a writer. For the same reason the intake's inserts into several
+tables go to PostgreSQL as one statement (`Database.write_at_once`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table, event, insert, literal, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -137,6 +138,25 @@ class Database:
         """A session for lookups only: nothing written through it is kept."""
         async with self._reading() as session:
             yield session
+
+    async def write_at_once(self, tables: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
+        """Insert rows into several tables, all or none.
+
+        On PostgreSQL as one statement of data-modifying CTEs, sent in autocommit: a statement is
+        atomic by itself, so this is one round trip instead of BEGIN, one INSERT per table and
+        COMMIT (foreign keys between the tables are checked at the statement's end, when every
+        row exists). SQLite has no data-modifying CTEs: there, one write transaction."""
+        tables = [(table, rows) for table, rows in tables if rows]
+        if not self.is_postgres:
+            async with self.transaction() as session:
+                for table, rows in tables:
+                    await session.execute(insert(table), rows)
+            return
+        statement = select(literal(1)).add_cte(
+            *(insert(table).values(rows).cte(f"into_{table.name}") for table, rows in tables)
+        )
+        async with self._reading() as session:
+            await session.execute(statement)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

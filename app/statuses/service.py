@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -114,27 +114,28 @@ async def submit_status(
         "sender_signature_detail": signature.reason,
     }
 
-    async def on_timelines(session: AsyncSession, _deliveries: list[dict[str, Any]]) -> None:
-        await session.execute(
-            insert(table_of(StatusReport)),
-            [
-                {
-                    "document_id": original.id,
-                    "delivery_id": delivery.id,
-                    "message_id": row["id"],
-                    "reporter_code": status.reporter.organ_id,
-                    "status_code": status.status_code,
-                    "description": status.description,
-                    "reported_at": status.timestamp,
-                    "received_at": at,
-                }
-                for delivery in plan.timeline
-            ],
-        )
-
+    timelines = [
+        {
+            "document_id": original.id,
+            "delivery_id": delivery.id,
+            "message_id": row["id"],
+            "reporter_code": status.reporter.organ_id,
+            "status_code": status.status_code,
+            "description": status.description,
+            "reported_at": status.timestamp,
+            "received_at": at,
+        }
+        for delivery in plan.timeline
+    ]
     try:
         routed = await store_message(
-            database, submitter, row, message, plan.routes, also=on_timelines, status_code=status.status_code
+            database,
+            submitter,
+            row,
+            message,
+            plan.routes,
+            also=[(table_of(StatusReport), timelines)],
+            status_code=status.status_code,
         )
     except IntegrityError:
         # A concurrent submission of the same bytes won the race: answer as for a replay.

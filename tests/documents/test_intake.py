@@ -12,7 +12,7 @@ from itertools import count
 import pytest
 from asgi_lifespan import LifespanManager
 from lxml import etree
-from sqlalchemy import text
+from sqlalchemy import event, text
 from support.hub import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
 
 from app.auth.service import create_credential
@@ -222,6 +222,47 @@ async def test_same_bytes_again_answer_200_with_the_same_receipt(hub: Hub) -> No
     assert again.json() == first.json()
     assert await hub.scalar("SELECT count(*) FROM documents") == 1
     assert await hub.scalar("SELECT count(*) FROM exchange_log WHERE event = 'duplicate'") == 1
+
+
+async def test_same_bytes_again_answer_200_even_after_the_directory_changed(hub: Hub) -> None:
+    """A replay is answered as the first time: checking the bytes again now (the recipient was
+    suspended since) would refuse them, but they were accepted, and the sender must learn that."""
+    body = document()
+    first = await hub.submit(body)
+    assert first.status_code == 201, first.text
+    async with hub.database.transaction() as session:
+        await session.execute(text("UPDATE agencies SET status = 'suspended' WHERE code = :c"), {"c": RECIPIENT})
+    assert (await hub.submit(document(code_number="771"))).status_code == 422
+    again = await hub.submit(body)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+
+
+async def test_the_store_is_one_statement_on_postgresql_one_transaction_on_sqlite(hub: Hub) -> None:
+    """On PostgreSQL the whole store (payloads, document, deliveries, events, log) is one statement
+    in autocommit: one round trip, no BEGIN/COMMIT. SQLite has no data-modifying CTEs: there it is
+    one write transaction, one INSERT per table."""
+    statements: list[tuple[object, str]] = []
+
+    def seen(connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append((connection, " ".join(statement.split())))
+
+    engine = hub.app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert (await hub.submit(document())).status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    storing = next(connection for connection, s in statements if "INSERT INTO payloads" in s)
+    mine = [s for connection, s in statements if connection is storing]
+    tables = ["payloads", "documents", "deliveries", "delivery_events", "exchange_log"]
+    if hub.database.is_postgres:
+        assert mine == [next(s for s in mine if "INSERT INTO payloads" in s)]
+        assert all(f"INSERT INTO {table} " in mine[0] for table in tables)
+    else:
+        began = mine.index("BEGIN IMMEDIATE")
+        assert [s.split()[2] for s in mine[began + 1 : began + 6]] == tables
+        assert mine[began + 1 :] == [s for s in mine[began + 1 :] if s.startswith("INSERT INTO")]
 
 
 async def test_concurrent_submissions_race_safely(hub: Hub) -> None:

@@ -85,7 +85,8 @@ async def test_a_database_error_mid_transaction_stores_nothing(hub: Hub) -> None
 
 @pytest.mark.slow
 async def test_a_crash_mid_transaction_stores_nothing(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """A gateway process that dies (os._exit) after flushing document and deliveries, before commit."""
+    """A gateway process that dies (os._exit) while storing: on SQLite after inserting document and
+    deliveries, before the log entries and the commit (tests/support/crash_midway.py)."""
     await prepare(settings, migrate=False)
     database = Database(settings.effective_database_url)
     async with database.transaction() as session:

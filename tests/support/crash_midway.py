@@ -1,6 +1,7 @@
-"""A hub gateway that dies (os._exit, as a SIGKILL would) in the middle of the intake transaction:
-after payloads, document, deliveries and their events are inserted, before the log entries and the
-commit.
+"""A hub gateway that dies (os._exit, as a SIGKILL would) in the middle of storing a document: on
+SQLite inside the write transaction, after payloads, document, deliveries and their events are
+inserted and before the log entries and the commit; on PostgreSQL, where the store is one statement,
+just before that statement.
 
 Usage: python tests/support/crash_midway.py PORT   (configuration from LIENTHONG_* variables)
 """
@@ -12,16 +13,18 @@ import sys
 from typing import Any
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
-import app.documents.service as intake
 from app.main import create_app
 
+execute = AsyncSession.execute
 
-async def dying_append_exchange(session: Any, *entries: dict[str, Any]) -> None:
-    if any(entry["event"] == "routed" for entry in entries):
+
+async def dying_execute(self: AsyncSession, statement: Any, *args: Any, **kwargs: Any) -> Any:
+    if "INSERT INTO exchange_log" in str(statement):
         os._exit(17)
-    raise AssertionError("intake wrote log entries of a document without its routing")
+    return await execute(self, statement, *args, **kwargs)
 
 
-intake.append_exchange = dying_append_exchange  # type: ignore[attr-defined]
+AsyncSession.execute = dying_execute  # type: ignore[method-assign]
 uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.config import Settings
@@ -34,6 +35,7 @@ class Hub:
     database: Database
     client: httpx.AsyncClient
     tokens: dict[str, str]
+    app: FastAPI  # the running app, for what its own processes hold (app.state)
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
