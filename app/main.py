@@ -140,12 +140,14 @@ def _background_tasks(
     axis: AxisClient | None,
     dispatch: Dispatch,
 ) -> list[asyncio.Task[None]]:
-    """The gateway's own loops: following the active signing key, the transparency log, the axis
-    poller, the alert rules and the reports. Those that only one replica should run hold a lease."""
+    """The gateway's own loops: hearing of directory changes (`app.kit.changes`), following the
+    active signing key, the transparency log, the axis poller, the alert rules and the reports.
+    Those that only one replica should run hold a lease."""
     tasks = [
+        asyncio.create_task(database.changes.listen()),
         asyncio.create_task(
             follow_active_key(app.state, database, master_key, interval=settings.key_refresh_seconds)
-        )
+        ),
     ]
     tasks += start_audit_tasks(app.state, database, settings, master_key)
     app.state.axis_inbound = None

@@ -18,6 +18,7 @@ from app.agencies.directory_file import (
     demo_directory,
 )
 from app.audit.log import record_admin_action
+from app.kit.changes import Changes
 from app.kit.errors import BadRequest, Conflict, NotFound, Problem
 from app.models import Agency, AgencyStatus
 
@@ -57,10 +58,29 @@ async def load_demo_directory_if_empty(session: AsyncSession) -> bool:
     return True
 
 
-async def agencies_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Agency]:
-    codes = set(codes)
-    rows = await session.scalars(select(Agency).where(Agency.code.in_(codes)))
-    return {agency.code: agency for agency in rows}
+async def agencies_by_code(
+    session: AsyncSession, codes: Iterable[str], changes: Changes | None = None
+) -> dict[str, Agency]:
+    """The directory entries of `codes` that exist; remembered by `changes`, if given, until the
+    table changes (the entries are then shared: read them, never change them)."""
+    memory = changes.remembered("agencies") if changes is not None else None
+    found: dict[str, Agency] = {}
+    missing = set(codes)
+    if memory is not None:
+        for code in list(missing):
+            known, agency = memory.get(code)
+            if known:
+                missing.discard(code)
+                if agency is not None:
+                    found[code] = agency
+        version = memory.version()
+    if missing:
+        rows = {a.code: a for a in await session.scalars(select(Agency).where(Agency.code.in_(missing)))}
+        found.update(rows)
+        if memory is not None:
+            for code in missing:
+                memory.put(code, rows.get(code), version)
+    return found
 
 
 async def search_agencies(

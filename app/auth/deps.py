@@ -37,9 +37,7 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send 'Authorization: Bearer <token>'")
-    # A short session of its own: the lookup must not hold a connection for the whole request.
-    async with database.reading() as session:
-        principal = await principal_for_token(session, credentials.credentials)
+    principal = await principal_for_token(database, credentials.credentials)
     if principal is None:
         raise Unauthorized("the token is unknown, revoked or expired")
     usage_recorder(request.app.state).seen(principal)
@@ -86,8 +84,7 @@ async def staff_principal(
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("send 'Authorization: Bearer <token>'")
-        async with database.reading() as session:
-            principal = await principal_for_token(session, token.strip())
+        principal = await principal_for_token(database, token.strip())
         if principal is None:
             raise Unauthorized("the token is unknown, revoked or expired")
         if not principal.is_staff:

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.tokens import hash_token, new_token
+from app.kit.changes import Remembered
 from app.kit.clock import utcnow
+from app.kit.db import Database
 from app.kit.errors import NotFound
 from app.models import Agency, Credential, Role
 
@@ -74,14 +76,34 @@ async def revoke_credential(session: AsyncSession, credential_id: str) -> Creden
     return credential
 
 
-async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
-    """The principal behind a token; None for an unknown, revoked or expired one. Read from the
-    database on every request, so a revocation is effective at once."""
-    credential = await session.scalar(
-        select(Credential).where(Credential.token_hash == hash_token(token), Credential.revoked_at.is_(None))
+async def principal_for_token(database: Database, token: str) -> Principal | None:
+    """The principal behind a token; None for an unknown, revoked or expired one.
+
+    Remembered by the process until the credentials table changes (`app.kit.changes`: every
+    gateway hears of a revocation as soon as it is committed), so a busy credential costs no
+    round trip; read from the database whenever that cannot be known."""
+    key = hash_token(token)
+    memory: Remembered[str, tuple[Principal, datetime | None] | None] = database.changes.remembered(
+        "credentials"
     )
-    if credential is None or (credential.expires_at is not None and credential.expires_at <= utcnow()):
+    known, found = memory.get(key)
+    if not known:
+        version = memory.version()
+        async with database.reading() as session:
+            credential = await session.scalar(
+                select(Credential).where(Credential.token_hash == key, Credential.revoked_at.is_(None))
+            )
+        found = None if credential is None else (_principal(credential), credential.expires_at)
+        memory.put(key, found, version)
+    if found is None:
         return None
+    principal, expires_at = found
+    if expires_at is not None and expires_at <= utcnow():
+        return None
+    return principal
+
+
+def _principal(credential: Credential) -> Principal:
     return Principal(
         credential_id=credential.id,
         role=Role(credential.role),

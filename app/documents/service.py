@@ -37,6 +37,7 @@ from app.auth.service import Principal
 from app.documents.schemas import DeliveryReceipt, Receipt, SignatureOutcome
 from app.edxml import BusinessDocType, EdxmlDocument, Organization, SignatureKind, read_document
 from app.i18n import N_
+from app.kit.changes import Changes
 from app.kit.clock import utcnow, vietnam_now
 from app.kit.cpu import off_loop
 from app.kit.db import Database, table_of
@@ -171,7 +172,7 @@ async def _checked_and_sealed(
 ) -> tuple[_Checked, SenderSignatureCheck, SealedMessage]:
     """Steps 3 and 4."""
     async with database.reading() as session:
-        checked = await _check_against_hub(session, document, submitter)
+        checked = await _check_against_hub(session, document, submitter, database.changes)
     received_at = utcnow()
     signature, sealed = await off_loop(
         judge_and_seal,
@@ -197,10 +198,10 @@ def _digest_and_read(body: bytes, *, today: date) -> tuple[str, EdxmlDocument]:
 
 
 async def _check_against_hub(
-    session: AsyncSession, document: EdxmlDocument, submitter: Submitter
+    session: AsyncSession, document: EdxmlDocument, submitter: Submitter, changes: Changes
 ) -> _Checked:
     problems: list[Problem] = []
-    rules = await load_rules(session)
+    rules = await load_rules(session, changes)
     recipients = list(document.recipients)
     if submitter.from_axis:
         # The axis hands the province what is addressed to its agencies; the other recipients are
@@ -224,7 +225,7 @@ async def _check_against_hub(
                 )
             )
     organizations = [document.sender, *recipients]
-    directory = await agencies_by_code(session, (o.organ_id for o in organizations))
+    directory = await agencies_by_code(session, (o.organ_id for o in organizations), changes)
     for organization in organizations:
         if problem := _directory_problem(organization, directory.get(organization.organ_id)):
             problems.append(problem)
@@ -258,7 +259,7 @@ async def _check_against_hub(
             if submitter.from_axis:
                 earlier = [code for code in earlier if is_local(rules, code)]
             extra = [code for code in earlier if code not in named]
-            directory.update(await agencies_by_code(session, extra))
+            directory.update(await agencies_by_code(session, extra, changes))
             recipients += [
                 Organization(code, business.document_id_path)
                 for code in extra

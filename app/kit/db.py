@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from app.kit.changes import Changes
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -115,6 +117,8 @@ class Database:
         )
         self._reading = async_sessionmaker(reader, expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock() if url.startswith("sqlite") else None
+        self.changes = Changes.of(url)  # listened to by the gateways only (`Changes.listen`)
+        self.changes.watch(self.engine.sync_engine)
 
     @property
     def is_postgres(self) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agencies.codes import AgencyCode, CodePattern, InvalidAgencyCode
 from app.audit.log import record_admin_action
+from app.kit.changes import Changes, Remembered
 from app.kit.errors import BadRequest, Conflict, NotFound, Problem
 from app.models import Agency, Route
 
@@ -81,9 +82,21 @@ def decide(rules: Sequence[RouteRule], agency: Agency) -> RouteDecision | None:
     return RouteDecision(recipient=agency.code, connector=connector, rule=str(rule.pattern))
 
 
-async def load_rules(session: AsyncSession) -> list[RouteRule]:
+async def load_rules(session: AsyncSession, changes: Changes | None = None) -> list[RouteRule]:
+    """Every rule; remembered by `changes`, if given, until the table changes."""
+    memory: Remembered[str, tuple[RouteRule, ...]] | None = (
+        changes.remembered("routes") if changes is not None else None
+    )
+    if memory is not None:
+        _, remembered = memory.get("all")
+        if remembered is not None:
+            return list(remembered)
+        version = memory.version()
     routes = await session.scalars(select(Route))
-    return [RouteRule(CodePattern.parse(r.pattern), r.connector) for r in routes]
+    rules = [RouteRule(CodePattern.parse(r.pattern), r.connector) for r in routes]
+    if memory is not None:
+        memory.put("all", tuple(rules), version)
+    return rules
 
 
 async def seed_default_routes(session: AsyncSession, hub_code: str) -> bool:

@@ -387,7 +387,7 @@ async def test_a_message_that_always_crashes_its_worker_is_dead_lettered_and_its
         await worker.start()
         async with database.reading() as session:
             sealer = await load_active_sealer(session, load_master_key(settings))
-            principal = await principal_for_token(session, sender_token)
+        principal = await principal_for_token(database, sender_token)
         assert principal is not None
         result = await submit_document(
             database,

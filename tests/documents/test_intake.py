@@ -231,7 +231,9 @@ async def test_same_bytes_again_answer_200_even_after_the_directory_changed(hub:
     first = await hub.submit(body)
     assert first.status_code == 201, first.text
     async with hub.database.transaction() as session:
-        await session.execute(text("UPDATE agencies SET status = 'suspended' WHERE code = :c"), {"c": RECIPIENT})
+        await session.execute(
+            text("UPDATE agencies SET status = 'suspended' WHERE code = :c"), {"c": RECIPIENT}
+        )
     assert (await hub.submit(document(code_number="771"))).status_code == 422
     again = await hub.submit(body)
     assert again.status_code == 200, again.text

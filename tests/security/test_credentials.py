@@ -125,8 +125,7 @@ async def test_last_use_is_written_at_most_once_an_interval(database: Database) 
     recorder = UsageRecorder(database, interval_seconds=3600)
 
     async def principal() -> object:
-        async with database.reading() as session:
-            return await principal_for_token(session, token)
+        return await principal_for_token(database, token)
 
     first = await principal()
     recorder.seen(first)  # type: ignore[arg-type]
