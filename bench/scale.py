@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import secrets
 import shutil
 import sys
@@ -287,6 +288,17 @@ def stop_the_connected_node(run: Run, after: float, stopped: dict[str, float]) -
     }
 
 
+def broker_trouble(work: Path) -> dict[str, int]:
+    """What the processes logged about the broker: publishes not confirmed (their outbox rows stay
+    due and are published again) and acknowledgements the broker did not take (it redelivers)."""
+    gateways = "".join(log.read_text(errors="replace") for log in work.glob("gateway-*.log"))
+    workers = "".join(log.read_text(errors="replace") for log in work.glob("worker-*.log"))
+    return {
+        "publishes_not_confirmed": len(re.findall(r"publish of delivery \S+ not confirmed", gateways)),
+        "acks_not_taken": sum(int(n) for n in re.findall(r"(\d+) acknowledgement\(s\) not taken", workers)),
+    }
+
+
 def bring_back(cluster: Cluster, name: str, survivor: PrivateNode) -> dict[str, Any]:
     """Once every delivery has settled, start the stopped node again (it rejoins the cluster) and
     wait, with the workers still consuming, until the hub's queues hold no message."""
@@ -476,6 +488,7 @@ def measure(rate: float, seconds: int, stop_at: float, work: Path) -> dict[str, 
                 if name != "receiver":
                     stop(process)
             stop(run.processes["receiver"])  # it writes its arrivals as it exits
+            fault["logged"] = broker_trouble(work)
             answered = sum(w["requests"] - w["not_2xx"] for w in [*warm_up, *loads])
             reconciliation = reconcile(run, answered, survivor)
     except BaseException:
@@ -546,6 +559,7 @@ def table(result: dict[str, Any]) -> str:
             f"{fault['node']}; connections {fault['connections_before']} → {fault['connections_after']}",
         ),
         ("away / back (s from the stop)", f"{fault['away_from_s']} / {fault['back_after_s']}"),
+        ("logged by the processes", _pairs(fault["logged"])),
         ("longest pause between deliveries", f"{around['longest_pause_between_deliveries_s']} s"),
         ("documents received in the 10 s after the stop", str(around["received_in_10s_after"])),
         ("documents", f"{r['documents_answered_2xx']} answered 2xx, {r['documents_stored']} stored"),
