@@ -26,7 +26,11 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     data_dir: Path = Path("./var")
     database_url: str = ""
-    broker_url: str = ""
+    broker_url: str = Field(
+        default="",
+        description="RabbitMQ: one amqp:// (or amqps://) URL, or one per node of a cluster separated by "
+        "commas, tried in the order given (app.broker.rabbitmq); empty: the embedded in-process dispatcher",
+    )
     hub_code: str = "000.00.00.H62"
     axis_url: str = ""
     axis_system_id: str = ""

@@ -11,16 +11,23 @@ Messages carry a delivery id and nothing else; they are persistent and every pub
 broker's confirm (unroutable or refused ones count as not sent, the outbox row stays due). Publishes
 go out about a hundred at a time, each with a timeout: `connect_robust` reconnects, but a publish
 during an outage could otherwise hang.
+
+The setting may name several nodes of a cluster, comma-separated: the first connection goes to the
+first node that answers, in the order given, and every reconnection to the next node in turn, so a
+process survives the loss of the node it is connected to (docs/scaling.md, "RabbitMQ").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from yarl import URL
 
 from app.broker.base import DeadLetterHandler, Handler, dead_letter_reason
 from app.delivery.service import Due
@@ -38,8 +45,49 @@ IN_FLIGHT = 100
 TAKEN_OVER = "x-lienthong-taken-over"
 
 
+# A comma starts the next node's address only where a scheme follows: a password may hold a comma.
+_NEXT_ADDRESS = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
 def queue_name(connector: str) -> str:
     return f"{EXCHANGE}.{connector}"
+
+
+def node_addresses(setting: str) -> list[URL]:
+    """The nodes named by `LIENTHONG_BROKER_URL`: one `amqp://` (or `amqps://`) URL, or several
+    separated by commas, one full URL per node."""
+    addresses = []
+    for number, part in enumerate(_NEXT_ADDRESS.split(setting.strip()), start=1):
+        try:
+            address = URL(part)
+            host = address.host or ""
+            valid = address.scheme in ("amqp", "amqps") and host != "" and "," not in host
+        except ValueError:  # yarl's word for a malformed port or host
+            valid = False
+        if not valid:  # the part is not shown: it may hold a password
+            raise ValueError(
+                f"the broker URL's address number {number} is not an amqp:// or amqps:// URL of one node "
+                "(write one full URL per node, separated by commas)"
+            )
+        addresses.append(address)
+    return addresses
+
+
+class _ClusterConnection(aio_pika.RobustConnection):
+    """aio-pika's robust connection (it reconnects, restores channels and consumers), taking its
+    turn through the nodes of a cluster: every connection attempt goes to the next address, so a
+    reconnection after the loss of a node goes to another one. aio-pika itself takes one address
+    (mosquito/aio-pika#141); the attempt is its `__connect_transport`, wrapped here."""
+
+    def __init__(self, addresses: Sequence[URL], first: int) -> None:
+        super().__init__(addresses[first])
+        self._addresses = list(addresses)
+        self._turn = first
+
+    async def _RobustConnection__connect_transport(self) -> None:
+        self.url = self._addresses[self._turn % len(self._addresses)]
+        self._turn += 1
+        await super()._RobustConnection__connect_transport()  # type: ignore[misc]  # private to aio-pika, see above
 
 
 class _Message:
@@ -59,7 +107,7 @@ class _Message:
 
 class RabbitBroker:
     def __init__(self, url: str, connectors: Sequence[str], *, delivery_limit: int) -> None:
-        self.url = url
+        self.addresses = node_addresses(url)
         self.connectors = list(connectors)
         self.delivery_limit = delivery_limit
         self._connection: AbstractRobustConnection | None = None
@@ -72,9 +120,24 @@ class RabbitBroker:
         return self._connection is not None and self._connection.connected.is_set()
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.url)
+        self._connection = await self._connect()
         self._publishing = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._declare(self._publishing)
+
+    async def _connect(self) -> AbstractRobustConnection:
+        """A robust connection to the first node that answers, in the order given."""
+        failure: BaseException | None = None
+        for first in range(len(self.addresses)):
+            connection = _ClusterConnection(self.addresses, first)
+            try:
+                await connection.connect()
+                return connection
+            except CONNECTION_EXCEPTIONS as error:
+                node = self.addresses[first].with_password(None)
+                log.warning("RabbitMQ node %s not reachable: %r", node, error)
+                failure = error
+        assert failure is not None
+        raise failure
 
     async def _declare(self, channel: AbstractChannel) -> AbstractExchange:
         exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)

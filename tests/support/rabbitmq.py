@@ -120,7 +120,9 @@ class PrivateNode:
     broker restart.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, cookie: str | None = None) -> None:
+        """`cookie`: the Erlang cookie, the same for nodes that are to form a cluster; default a
+        fresh one."""
         self.directory = directory
         self.name = f"lienthong-test-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
@@ -130,9 +132,9 @@ class PrivateNode:
         self._process: subprocess.Popen[bytes] | None = None
         for sub in ("home", "mnesia", "log"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
-        cookie = self.home / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(20).upper())
-        cookie.chmod(0o400)
+        cookie_file = self.home / ".erlang.cookie"
+        cookie_file.write_text(cookie or secrets.token_hex(20).upper())
+        cookie_file.chmod(0o400)
         (directory / "enabled_plugins").write_text("")
         (directory / "rabbitmq-env.conf").write_text("")
         (directory / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
