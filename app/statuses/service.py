@@ -34,6 +34,7 @@ from app.documents.service import (
 )
 from app.edxml import STATUS_MEANINGS, BusinessDocType, SignatureKind, StatusCode, StatusMessage, read_status
 from app.edxml.rules import STATUS
+from app.kit.changes import Changes
 from app.kit.clock import utcnow, vietnam_now
 from app.kit.cpu import off_loop
 from app.kit.db import Database, table_of
@@ -78,7 +79,7 @@ async def submit_status(
 
     async with database.reading() as session:
         earlier = await _earlier(session, digest)
-        plan = None if earlier else await _plan(session, status, submitter)
+        plan = None if earlier else await _plan(session, status, submitter, database.changes)
     if earlier is not None:
         await record_replay(database, submitter, earlier)
         return StatusResult(_receipt(earlier, status.status_code), created=False)
@@ -164,7 +165,9 @@ async def _earlier(session: AsyncSession, digest: str) -> Document | None:
     return earlier
 
 
-async def _plan(session: AsyncSession, status: StatusMessage, submitter: Submitter) -> _Plan:
+async def _plan(
+    session: AsyncSession, status: StatusMessage, submitter: Submitter, changes: Changes
+) -> _Plan:
     """Which document the status answers, whose timeline it goes on, and where it is carried."""
     document = await session.scalar(
         select(Document)
@@ -220,7 +223,7 @@ async def _plan(session: AsyncSession, status: StatusMessage, submitter: Submitt
             )
         targets = [document.sender_code]
 
-    rules = await load_rules(session)
+    rules = await load_rules(session, changes)
     if submitter.from_axis:
         if is_local(rules, reporter):
             raise InvalidDocument(
@@ -228,7 +231,7 @@ async def _plan(session: AsyncSession, status: StatusMessage, submitter: Submitt
                 [Problem(status.reporter.path, "sender-is-local", f"{reporter} reports through the hub")],
             )
         targets = [code for code in targets if is_local(rules, code)]
-    directory = await agencies_by_code(session, targets)
+    directory = await agencies_by_code(session, targets, changes)
     routes: list[RouteDecision] = []
     problems: list[Problem] = []
     for target in targets:
