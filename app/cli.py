@@ -125,7 +125,8 @@ def worker(
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="address the metrics port listens on")] = "127.0.0.1",
 ) -> None:
-    """Run connector workers against RabbitMQ (any number of replicas)."""
+    """Run connector workers against RabbitMQ, and the relay that hands them due deliveries (any
+    number of replicas)."""
     import signal
 
     from app.delivery.runtime import run_worker

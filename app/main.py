@@ -153,7 +153,7 @@ def _background_tasks(
     app.state.axis_inbound = None
     if axis is not None:
         inbound = AxisInbound(
-            database, axis, settings, sealer=lambda: app.state.sealer, on_stored=dispatch.relay.wake
+            database, axis, settings, sealer=lambda: app.state.sealer, on_stored=dispatch.wake
         )
         app.state.axis_inbound = inbound
         tasks.append(asyncio.create_task(inbound.run()))

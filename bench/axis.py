@@ -238,7 +238,7 @@ def main() -> None:
         )
         cleanup.callback(stop, receiver)
         wait_for_port(receiver_port, receiver, "the receiver")
-        gateway = start_gateway(env, gateway_port, work / "gateway.log", needs_broker=True)
+        gateway = start_gateway(env, gateway_port, work / "gateway.log")
         cleanup.callback(stop, gateway)
         database.fetch(
             "UPDATE agencies SET endpoint = $1 || code WHERE code = ANY($2::text[]) RETURNING code",

@@ -100,7 +100,7 @@ def start_hub(mode: str, work: Path, cleanup: contextlib.ExitStack) -> Hub:
     receiver = spawn([*receiver_command, "--out", str(work / "arrivals")], env, work / "receiver.log")
     cleanup.callback(stop, receiver)
     wait_for_port(receiver_port, receiver, "the receiver")
-    gateway = start_gateway(env, gateway_port, work / "gateway.log", needs_broker=bool(broker_url))
+    gateway = start_gateway(env, gateway_port, work / "gateway.log")
     cleanup.callback(stop, gateway)
     processes = {"gateway": gateway, "receiver": receiver}
 

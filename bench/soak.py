@@ -469,7 +469,7 @@ async def soak(plan: Plan, work: Path) -> dict[str, Any]:
         )
         cleanup.callback(stop, receiver)
         wait_for_port(receiver_port, receiver, "the receiver")
-        gateway = start_gateway(env, gateway_port, work / "gateway.log", needs_broker=True)
+        gateway = start_gateway(env, gateway_port, work / "gateway.log")
         cleanup.callback(stop, gateway)
         connection = await asyncpg.connect(postgres.admin_dsn)
         await connection.execute(

@@ -397,7 +397,7 @@ async def _send_edoc(request: Request, caller: Caller) -> dict[str, object]:
             raise
         raise _HubRefusal(_send_error_code(error), error) from None
     if created:
-        request.app.state.dispatch.relay.wake()
+        request.app.state.dispatch.wake()
     return {"DocId": doc_id}
 
 

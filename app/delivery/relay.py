@@ -1,24 +1,36 @@
 """The outbox relay: hands due deliveries to the broker and records what the broker confirmed. Its
 selection is also the sweeper: nothing a worker should have has to wait for a restart.
 
-Woken after an intake commits in this process (after the batch window, so that the intakes of
-that moment go in one batch), and otherwise every second for retries whose time has come, leases
-that ran out, and deliveries the broker was handed but no worker claimed within
-`delivery_unclaimed_seconds` (a purged queue, a reset broker, a lost dead letter) — see `due_query`.
-Every `SWEEP_PICKUPS_SECONDS` it also flags inbox deliveries not picked up in time.
+Where it runs: with RabbitMQ, in every `lienthong worker` (so the gateway's event loop only takes
+documents in); on the embedded default, in the gateway beside the in-process dispatcher.
 
-Several relays may run at once (one per gateway); on PostgreSQL they skip each other's rows. A
-broker that is down leaves the rows due: intake keeps answering, and the relay catches up when the
-broker returns. A database that is down is waited for, ever longer between tries (up to
-`LONGEST_WAIT_SECONDS`); nothing is lost or counted against a delivery meanwhile.
+Woken when something becomes due (after the batch window, so that the intakes of that moment go in
+one batch): on PostgreSQL by the database itself, which sends `NOTIFY lienthong_due` when a
+transaction that added deliveries or lifted a pause commits (the triggers of migration
+d4e5f6a7b8c9; `listen_for_due` turns them into wake-ups); on the embedded default by the intake in
+the same process. Otherwise every second, for retries whose time has come, leases that ran out, and
+deliveries the broker was handed but no worker claimed within `delivery_unclaimed_seconds` (a purged
+queue, a reset broker, a lost dead letter) — see `due_query`. Every `SWEEP_PICKUPS_SECONDS` it also
+flags inbox deliveries not picked up in time.
+
+Several relays may run at once (one per worker); on PostgreSQL they skip each other's rows, so each
+row is published by one of them. A broker that is down leaves the rows due: intake keeps answering,
+and the relay catches up when the broker returns. A database that is down is waited for, ever longer
+between tries (up to `LONGEST_WAIT_SECONDS`); nothing is lost or counted against a delivery
+meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from app.broker.base import Broker
 from app.delivery.inbox import flag_overdue_pickups
@@ -33,6 +45,7 @@ BATCH = 200
 POLL_SECONDS = 1.0
 LONGEST_WAIT_SECONDS = 10.0
 SWEEP_PICKUPS_SECONDS = 60.0
+DUE_CHANNEL = "lienthong_due"  # notified by the database's triggers (migration d4e5f6a7b8c9)
 
 
 class Relay:
@@ -118,3 +131,35 @@ class Relay:
             await self.sweep_pickups()
             self._pickups_swept = time.monotonic()
         return due == BATCH and confirmed == due
+
+
+async def listen_for_due(database_url: str, wake: Callable[[], None]) -> None:
+    """Call `wake` whenever PostgreSQL notifies that something became due, until cancelled. While
+    the connection is away the relay still polls; it is opened again, ever longer between tries, and
+    each time it opens the relay is woken once for what was notified meanwhile."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    wait = POLL_SECONDS
+    while True:
+        try:
+            connection = await asyncpg.connect(dsn)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("relay: cannot listen for due deliveries (%s); next try in %.0f s", error, wait)
+            await asyncio.sleep(wait)  # back-off while the database is away, not a synchronisation
+            wait = min(LONGEST_WAIT_SECONDS, wait * 2)
+            continue
+        wait = POLL_SECONDS
+        try:
+            await _listen(connection, wake)
+            log.warning("relay: the connection that listens for due deliveries was lost; opening another")
+        finally:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await connection.close(timeout=1)
+
+
+async def _listen(connection: asyncpg.Connection, wake: Callable[[], None]) -> None:
+    """Wake on every notification until the connection is lost."""
+    lost = asyncio.Event()
+    connection.add_termination_listener(lambda _connection: lost.set())
+    await connection.add_listener(DUE_CHANNEL, lambda *_notification: wake())
+    wake()
+    await lost.wait()

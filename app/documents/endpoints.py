@@ -117,7 +117,7 @@ async def take_in(
         await record_rejection(database, submitter, body, error)
         raise
     if result.created:
-        request.app.state.dispatch.relay.wake()
+        request.app.state.dispatch.wake()
     else:
         response.status_code = 200
     return result

@@ -205,7 +205,7 @@ async def resume_connector(
     """Hand the waiting deliveries out again."""
     await resume(session, connector=name, actor=principal.actor)
     await session.commit()
-    request.app.state.dispatch.relay.wake()
+    request.app.state.dispatch.wake()
     return {"resumed": name}
 
 
@@ -227,7 +227,7 @@ async def resume_endpoint(
 ) -> dict[str, str]:
     await resume(session, connector=name, agency_code=code, actor=principal.actor)
     await session.commit()
-    request.app.state.dispatch.relay.wake()
+    request.app.state.dispatch.wake()
     return {"resumed": f"{name}/{code}"}
 
 

@@ -7,13 +7,15 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, text
 from support.delivery import direct_deliveries, states
 from support.receiver import until
 
 from app.broker.embedded import EmbeddedBroker
 from app.delivery.inbox import overdue_pickup_counts, overdue_pickups
-from app.delivery.relay import Relay
+from app.delivery.pauses import pause, resume
+from app.delivery.relay import Relay, listen_for_due
 from app.delivery.runtime import CONNECTOR_NAMES
 from app.delivery.service import Change, Due, apply_changes, forget_dispatches
 from app.kit.clock import utcnow
@@ -290,3 +292,28 @@ async def test_stopping_a_relay_that_never_ran_does_not_wait_for_it(database: Da
     async with asyncio.timeout(1):  # far below the stop's grace (5 s): it had nothing to wait for
         await relay.stop()
     assert relay.pace.stopping
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_postgresql_wakes_the_relays_when_deliveries_are_added_or_a_pause_is_lifted(
+    database: Database,
+) -> None:
+    # With RabbitMQ the relays run in the workers, not in the gateway that stores a document: the
+    # database's notification is what wakes them at once instead of at their next poll.
+    wakes = asyncio.Queue[None]()
+    listening = asyncio.create_task(listen_for_due(database.url, lambda: wakes.put_nowait(None)))
+    try:
+        async with asyncio.timeout(10):
+            await wakes.get()  # once on connecting, for what was notified before
+        await direct_deliveries(database, 3)
+        async with asyncio.timeout(10):
+            await wakes.get()
+        async with database.transaction() as session:
+            await pause(session, connector="qlvb-push", reason="test", actor="test")
+        async with database.transaction() as session:
+            await resume(session, connector="qlvb-push", actor="test")
+        async with asyncio.timeout(10):
+            await wakes.get()
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)

@@ -34,8 +34,13 @@ def test_default_document_id_has_the_format_shape() -> None:
 
 
 def test_every_field_round_trips() -> None:
-    spec = replace(SPEC, business=BusinessDocType.UPDATE, business_document_id="X,2026/11/01,1/A",
-                   business_reason="Sửa lỗi chính tả", paper=True)
+    spec = replace(
+        SPEC,
+        business=BusinessDocType.UPDATE,
+        business_document_id="X,2026/11/01,1/A",
+        business_reason="Sửa lỗi chính tả",
+        paper=True,
+    )
     document = read_document(build_document(spec), today=TODAY)
 
     assert document.sender.organ_name == "Văn phòng Ủy ban nhân dân tỉnh Vĩnh Phúc"

@@ -13,9 +13,12 @@ PREFIXED = f"""<e:edXML xmlns:e="{N}"><e:edXMLEnvelope><e:edXMLHeader><e:Message
 <e:From><e:OrganId>A</e:OrganId></e:From><!-- c --><e:To><e:OrganId>B</e:OrganId></e:To>
 <e:To><e:OrganId>C</e:OrganId></e:To></e:MessageHeader></e:edXMLHeader></e:edXMLEnvelope></e:edXML>"""
 DEFAULT = PREFIXED.replace("e:", "").replace("xmlns:e=", "xmlns=")
-MIXED = PREFIXED.replace("<e:MessageHeader>", f'<MessageHeader xmlns="{N}">').replace(
-    "</e:MessageHeader>", "</MessageHeader>"
-).replace("<e:To>", "<To>").replace("</e:To>", "</To>")
+MIXED = (
+    PREFIXED.replace("<e:MessageHeader>", f'<MessageHeader xmlns="{N}">')
+    .replace("</e:MessageHeader>", "</MessageHeader>")
+    .replace("<e:To>", "<To>")
+    .replace("</e:To>", "</To>")
+)
 
 SECOND_TO = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]/OrganId"
 

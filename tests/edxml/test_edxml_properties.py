@@ -24,10 +24,7 @@ from app.edxml import (
 )
 from app.kit.errors import HubError
 
-VIETNAMESE = (
-    "aăâbcdđeêghiklmnoôơpqrstuưvxy"
-    "àáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
-)
+VIETNAMESE = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
 ALPHABET = VIETNAMESE + VIETNAMESE.upper() + string.digits + " ,.;:/-()&<>'\"\n\t"
 
 

@@ -52,8 +52,18 @@ def read(data: bytes) -> object:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"   \n", b"hello", b"<edXML", b"<a></b>", b"\xff\xfe\x00<", b"<a>\x00</a>", b"{\"json\": true}",
-     b"<a>AT&T</a>", b"<a>a & b</a>"],
+    [
+        b"",
+        b"   \n",
+        b"hello",
+        b"<edXML",
+        b"<a></b>",
+        b"\xff\xfe\x00<",
+        b"<a>\x00</a>",
+        b'{"json": true}',
+        b"<a>AT&T</a>",
+        b"<a>a & b</a>",
+    ],
     ids=["empty", "blank", "text", "unclosed", "mismatched", "bad bytes", "nul", "json", "bare &", "lone &"],
 )
 def test_not_well_formed_is_415_with_line_and_column(data: bytes) -> None:
@@ -80,9 +90,7 @@ UNDECLARED_ENTITY = b"<x>&nbsp;</x>"
 
 
 def _laughs(levels: int = 10) -> bytes:
-    entities = "".join(
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10 if i else "lol"}">' for i in range(levels)
-    )
+    entities = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10 if i else "lol"}">' for i in range(levels))
     return f'<?xml version="1.0"?><!DOCTYPE lolz [{entities}]><lolz>&lol{levels - 1};</lolz>'.encode()
 
 
@@ -97,8 +105,15 @@ def _laughs(levels: int = 10) -> bytes:
         (PARAMETER_ENTITY, {("forbidden-dtd", "/")}),
         (UNDECLARED_ENTITY, {("forbidden-entity", "/")}),
     ],
-    ids=["dtd", "internal entity", "external entity", "external dtd", "network dtd", "parameter entity",
-         "undeclared entity"],
+    ids=[
+        "dtd",
+        "internal entity",
+        "external entity",
+        "external dtd",
+        "network dtd",
+        "parameter entity",
+        "undeclared entity",
+    ],
 )
 def test_dtds_and_entities_are_422(data: bytes, expected: set[tuple[str, str]]) -> None:
     error = refused(lambda: read(data), InvalidDocument)
@@ -250,10 +265,22 @@ def test_document_sent_as_status_message() -> None:
         ),
     ],
     ids=[
-        "missing Code", "missing Subject", "blank Subject", "missing From", "missing DocumentId",
-        "To without OrganId", "malformed sender code", "future date", "no such day", "wrong date pattern",
-        "no such time", "Subject too long", "Priority not a number", "unknown business type",
-        "DocumentId of another sender", "DocumentId too long",
+        "missing Code",
+        "missing Subject",
+        "blank Subject",
+        "missing From",
+        "missing DocumentId",
+        "To without OrganId",
+        "malformed sender code",
+        "future date",
+        "no such day",
+        "wrong date pattern",
+        "no such time",
+        "Subject too long",
+        "Priority not a number",
+        "unknown business type",
+        "DocumentId of another sender",
+        "DocumentId too long",
     ],
 )
 def test_document_rule(change: object, expected: list[tuple[str, str]]) -> None:

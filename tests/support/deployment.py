@@ -94,12 +94,14 @@ class Deployment:
             yield Gateway(url, process)
 
     @contextmanager
-    def worker(self) -> Iterator[subprocess.Popen[bytes]]:
-        """`lienthong worker` (every connector), until the block ends (SIGTERM, unless killed before)."""
+    def worker(self, *connectors: str) -> Iterator[subprocess.Popen[bytes]]:
+        """`lienthong worker` (and its relay) for these connectors (default: every one), until the block
+        ends (SIGTERM, unless killed before)."""
         assert not self.embedded, "on the embedded default the gateway runs the workers"
+        chosen = [argument for name in connectors for argument in ("--connector", name)]
         with self._log("worker").open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, *LIENTHONG, "worker"],
+                [sys.executable, *LIENTHONG, "worker", *chosen],
                 cwd=REPO,
                 env={**os.environ, **self.env},
                 stdout=out,

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -29,6 +29,14 @@ class Arrival:
     body: bytes
     at: float  # time.monotonic()
     status: int
+    client_port: int = 0  # the connection it came on
+
+
+@dataclass(frozen=True)
+class Answer:
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None  # None: "ok", or "not now" for a refusal
+    delay: float = 0.0
 
 
 class Receiver:
@@ -37,6 +45,7 @@ class Receiver:
         self.arrivals: list[Arrival] = []
         self._scripts: dict[str, deque[int]] = defaultdict(deque)
         self._retry_after: dict[str, str] = {}
+        self._answers: dict[str, Answer] = {}
         self._lock = threading.Lock()
         config = uvicorn.Config(
             self._app,
@@ -58,6 +67,18 @@ class Receiver:
             self._scripts[path].extend(statuses)
             if retry_after is not None:
                 self._retry_after[path] = retry_after
+
+    def answer(
+        self,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer every request on `path` with these headers and this body, `delay` seconds late."""
+        with self._lock:
+            self._answers[path] = Answer(headers or {}, body, delay)
 
     def at(self, path: str) -> list[Arrival]:
         with self._lock:
@@ -88,14 +109,29 @@ class Receiver:
         with self._lock:
             status = self._scripts[path].popleft() if self._scripts[path] else 200
             self.arrivals.append(
-                Arrival(path, headers.get("idempotency-key", ""), headers, body, time.monotonic(), status)
+                Arrival(
+                    path,
+                    headers.get("idempotency-key", ""),
+                    headers,
+                    body,
+                    time.monotonic(),
+                    status,
+                    scope["client"][1],
+                )
             )
             retry_after = self._retry_after.get(path)
+            answer = self._answers.get(path, Answer())
         response_headers = [(b"content-type", b"text/plain")]
         if retry_after and status in (429, 503):
             response_headers.append((b"retry-after", retry_after.encode()))
+        response_headers += [(k.encode(), v.encode()) for k, v in answer.headers.items()]
+        if answer.delay:
+            await asyncio.sleep(answer.delay)  # the scripted slowness itself, not a synchronisation
+        default_body = b"ok" if status < 300 else b"not now"
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"not now"})
+        await send(
+            {"type": "http.response.body", "body": default_body if answer.body is None else answer.body}
+        )
 
     def __enter__(self) -> Receiver:
         self._thread.start()
