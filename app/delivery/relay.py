@@ -23,20 +23,17 @@ meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-
-import asyncpg
-from sqlalchemy.engine import make_url
 
 from app.broker.base import Broker
 from app.delivery.inbox import flag_overdue_pickups
 from app.delivery.service import due_deliveries, mark_dispatched
 from app.kit.clock import utcnow
 from app.kit.db import Database, database_unavailable
+from app.kit.listening import listen
 from app.kit.rounds import Rounds
 
 log = logging.getLogger(__name__)
@@ -135,31 +132,6 @@ class Relay:
 
 async def listen_for_due(database_url: str, wake: Callable[[], None]) -> None:
     """Call `wake` whenever PostgreSQL notifies that something became due, until cancelled. While
-    the connection is away the relay still polls; it is opened again, ever longer between tries, and
-    each time it opens the relay is woken once for what was notified meanwhile."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    wait = POLL_SECONDS
-    while True:
-        try:
-            connection = await asyncpg.connect(dsn)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("relay: cannot listen for due deliveries (%s); next try in %.0f s", error, wait)
-            await asyncio.sleep(wait)  # back-off while the database is away, not a synchronisation
-            wait = min(LONGEST_WAIT_SECONDS, wait * 2)
-            continue
-        wait = POLL_SECONDS
-        try:
-            await _listen(connection, wake)
-            log.warning("relay: the connection that listens for due deliveries was lost; opening another")
-        finally:
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await connection.close(timeout=1)
-
-
-async def _listen(connection: asyncpg.Connection, wake: Callable[[], None]) -> None:
-    """Wake on every notification until the connection is lost."""
-    lost = asyncio.Event()
-    connection.add_termination_listener(lambda _connection: lost.set())
-    await connection.add_listener(DUE_CHANNEL, lambda *_notification: wake())
-    wake()
-    await lost.wait()
+    the connection is away the relay still polls; each time it opens, the relay is woken once for
+    what was notified meanwhile."""
+    await listen(database_url, DUE_CHANNEL, lambda _payload: wake(), on_open=wake)

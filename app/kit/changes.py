@@ -22,18 +22,15 @@ process whose lookups cost no round trip, never remembers.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 import time
 from collections import OrderedDict
 from typing import Any, ClassVar, Generic, TypeVar
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 
-log = logging.getLogger(__name__)
+from app.kit.listening import listen
 
 CHANNEL = "lienthong_changes"
 WATCHED = ("credentials", "agencies", "routes")  # the tables whose triggers notify
@@ -79,7 +76,7 @@ class Changes:
             return None
         return (self._epoch, self._counts.get(table, 0))
 
-    def _told(self, _connection: Any, _pid: int, _channel: str, table: str) -> None:
+    def _told(self, table: str) -> None:
         self._counts[table] = self._counts.get(table, 0) + 1
 
     def watch(self, engine: Engine) -> None:
@@ -95,43 +92,25 @@ class Changes:
         if tables:
             connection.info.setdefault(_PENDING, set()).update(tables)
             for table in tables:
-                self._told(None, 0, CHANNEL, table)
+                self._told(table)
 
     def _ended(self, connection: Connection) -> None:
         if connection.invalidated:
             return  # its connection is gone, and its transaction with it: nothing was changed
         for table in connection.info.pop(_PENDING, ()):
-            self._told(None, 0, CHANNEL, table)
+            self._told(table)
 
-    async def listen(self, *, retry_seconds: float = 2.0) -> None:
-        """Listen until cancelled, connecting again whenever the connection is lost (PostgreSQL only)."""
-        url = make_url(self._url)
-        if url.get_backend_name() != "postgresql":
-            return
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        while True:
-            try:
-                await self._listen_once(dsn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning(
-                    "not listening for directory changes (%s); reading the database on every request", error
-                )
-            finally:
-                self.listening = False
-            await asyncio.sleep(retry_seconds)  # back-off before reconnecting, not a synchronisation
+    async def listen(self) -> None:
+        """Listen until cancelled (PostgreSQL only)."""
+        if make_url(self._url).get_backend_name() == "postgresql":
+            await listen(self._url, CHANNEL, self._told, on_open=self._opened, on_lost=self._lost)
 
-    async def _listen_once(self, dsn: str) -> None:
-        connection = await asyncpg.connect(dsn)
-        lost = asyncio.Event()
-        connection.add_termination_listener(lambda _connection: lost.set())
-        try:
-            await connection.add_listener(CHANNEL, self._told)
-            self._epoch += 1
-            self.listening = True
-            await lost.wait()
-        finally:
-            self.listening = False
-            await connection.close(timeout=2)
+    def _opened(self) -> None:
+        self._epoch += 1
+        self.listening = True
+
+    def _lost(self) -> None:
+        self.listening = False
 
 
 class Remembered(Generic[K, V]):

@@ -1,7 +1,7 @@
 """notify changes of credentials, agencies and routes (PostgreSQL), for the gateways' caches
 
 Revision ID: c5d1e7a3f920
-Revises: 5f3c2a9d7b41
+Revises: d4e5f6a7b8c9
 Create Date: 2026-12-02 17:45:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c5d1e7a3f920"
-down_revision: str | None = "5f3c2a9d7b41"
+down_revision: str | None = "d4e5f6a7b8c9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
