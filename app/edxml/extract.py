@@ -35,6 +35,7 @@ from app.kit.errors import Problem
 _NS = "{" + NAMESPACE + "}"
 _DS_SIGNATURE = "{" + DSIG_NAMESPACE + "}Signature"
 _BASE64_WHITESPACE = b" \t\r\n"
+DECODE_SLICE = 4 * 1024 * 1024  # characters of base64 decoded at a time
 
 
 class At:
@@ -239,17 +240,32 @@ def _attachment(reader: _Reader, at: At) -> Attachment:
 
 def _decoded_size(element: etree._Element | None) -> int | None:
     """The size of the attached file, or None when its base64 is broken. The file is decoded to be
-    sure of both, then dropped: the hub forwards the document as it came."""
+    sure of both, a slice at a time, and dropped: the hub forwards the document as it came, and a
+    36 MB attachment is never held decoded, nor its base64 a second time."""
     if element is None:
         return 0
-    try:
-        encoded = "".join(element.itertext()).encode("ascii")
-    except UnicodeEncodeError:
+    text = "".join(element.itertext())
+    if not text.isascii():
         return None
-    try:
-        return len(base64.b64decode(encoded.translate(None, _BASE64_WHITESPACE), validate=True))
-    except binascii.Error:
-        return None
+    size, carry = 0, b""
+    for start in range(0, len(text), DECODE_SLICE):
+        end = start + DECODE_SLICE
+        piece = carry + text[start:end].encode("ascii").translate(None, _BASE64_WHITESPACE)
+        if end >= len(text) or b"=" in piece:
+            # The end of the data (padding comes only there) is decoded in one piece, as the whole
+            # text would be, the decoder's leniency about stray padding included.
+            rest = text[end:].encode("ascii").translate(None, _BASE64_WHITESPACE)
+            try:
+                return size + len(base64.b64decode(piece + rest, validate=True))
+            except binascii.Error:
+                return None
+        whole = max(0, len(piece) - len(piece) % 4 - 4)  # the last quantum waits for what follows
+        try:
+            size += len(base64.b64decode(piece[:whole], validate=True))
+        except binascii.Error:
+            return None
+        carry = piece[whole:]
+    return size
 
 
 def _without_cid(content_id: str) -> str:

@@ -3,11 +3,15 @@ makes the reader fail in any way but a HubError."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import string
 from datetime import date
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 from support.edxml import TODAY, sample
 
 from app.edxml import (
@@ -17,6 +21,7 @@ from app.edxml import (
     Style,
     build_document,
     build_status,
+    extract,
     is_valid_agency_code,
     read_document,
     read_message,
@@ -172,3 +177,29 @@ def test_agency_code_syntax(code: str) -> None:
         and all(c in string.digits + string.ascii_uppercase for group in groups for c in group)
     )
     assert is_valid_agency_code(code) is expected
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(
+        st.binary(max_size=40).map(lambda b: base64.encodebytes(b).decode()),
+        st.text(alphabet="AB+/=\n \t", max_size=30),
+        st.text(st.characters(codec="utf-8", min_codepoint=32), max_size=10),
+    ),
+    slice_chars=st.integers(min_value=1, max_value=12),
+)
+def test_an_attachment_is_measured_in_slices_as_in_one_piece(
+    text: str, slice_chars: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large attachment is decoded a slice at a time; the size (or the refusal) is the one decoding
+    it whole gives, whatever the slices and however the base64 is broken."""
+    element = etree.Element("ContentTransferEncoded")
+    element.text = text.replace("\r", " ")
+    try:
+        expected: int | None = len(
+            base64.b64decode(element.text.encode("ascii").translate(None, b" \t\r\n"), validate=True)
+        )
+    except (UnicodeEncodeError, binascii.Error):
+        expected = None
+    monkeypatch.setattr(extract, "DECODE_SLICE", slice_chars)
+    assert extract._decoded_size(element) == expected
