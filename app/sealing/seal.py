@@ -22,8 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
+import re
 import threading
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -236,7 +239,9 @@ class Sealer:
 
     def seal_tree(self, root: etree._Element, *, hub_code: str, at: datetime) -> bytes:
         """`seal` for a document already read with the hub's hardened parser (`parse_document`):
-        the tree is changed in place (TraceHeader and signature added) and serialised once."""
+        the tree is changed in place (TraceHeader and signature added) and serialised once. The
+        tree is spent afterwards: its large texts (inline attachments) are taken out of it to be
+        written straight into the output (`_lift_large_texts`)."""
         if at.tzinfo is None:
             raise ValueError("the seal time must be timezone-aware")
         header = edxml_header(root)
@@ -249,15 +254,20 @@ class Sealer:
         # The enveloped-signature transform: the digest is over the document without the signature
         # (which has no tail text, so taking it out leaves every other byte as it will be sent).
         header.remove(signature)
+        lifted = _lift_large_texts(root)
+        digest = hashlib.sha256()
         canonical = etree.tostring(root, method="c14n", exclusive=True, with_comments=False)
-        digest_value.text = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
-        del canonical
+        for piece in _spliced(canonical, lifted):
+            digest.update(piece)
+        digest_value.text = base64.b64encode(digest.digest()).decode()
         trace_list.addnext(signature)
         signed_info = signature[0]
         signed_info_c14n = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
         signature_value.text = base64.b64encode(self._sign(signed_info_c14n)).decode()
-        sealed: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-        return sealed
+        sealed = io.BytesIO()
+        for piece in _spliced(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), lifted):
+            sealed.write(piece)
+        return sealed.getvalue()
 
     def _signature_element(
         self, header: etree._Element
@@ -331,6 +341,48 @@ def _pem_body(certificate: x509.Certificate) -> str:
     """The base64 lines of the certificate's PEM form, without the BEGIN/END lines."""
     lines = certificate.public_bytes(Encoding.PEM).decode().splitlines(keepends=True)
     return "".join(lines[1:-1])
+
+
+#: Texts this long (an inline attachment's base64) are written into the seal's output by the hub.
+LIFTED_TEXT_CHARS = 1024 * 1024
+_ESCAPED_IN_TEXT = ("&", "<", ">", "\r")  # what c14n and serialisation would not write as it is
+
+
+def _lift_large_texts(root: etree._Element) -> dict[str, str]:
+    """Take every long text that needs no escaping out of the tree, leaving a unique marker in its
+    place; marker -> text. libxml2 serialises a text node by escaping it into a copy, then into its
+    output buffer, then lxml copies that into a bytes object: a 48 MB attachment would be held four
+    times at once by each canonicalisation and serialisation. Written in by `_spliced` instead, it
+    is held once, as the Python string read here, and its bytes are exactly what libxml2 writes for
+    such a text (its UTF-8, in c14n as in serialisation)."""
+    lifted = {}
+    for element in root.iter(etree.Element):
+        text = element.text
+        if text is None or len(text) < LIFTED_TEXT_CHARS or any(c in text for c in _ESCAPED_IN_TEXT):
+            continue
+        marker = f"lienthong-lifted-{uuid.uuid4().hex}"
+        element.text = marker
+        lifted[marker] = text
+    return lifted
+
+
+def _spliced(output: bytes, lifted: dict[str, str]) -> Iterator[bytes]:
+    """`output` (the tree serialised or canonicalised) with each marker replaced by its text, in
+    pieces of at most LIFTED_TEXT_CHARS characters."""
+    if not lifted:
+        yield output
+        return
+    matches = list(re.finditer("|".join(lifted).encode(), output))
+    if len(matches) != len(lifted):  # a marker is a fresh random name: it cannot be in the document
+        raise RuntimeError("a lifted text's marker is missing from the output, or repeated")
+    position = 0
+    for match in matches:
+        yield output[position : match.start()]
+        text = lifted[match.group().decode()]
+        for start in range(0, len(text), LIFTED_TEXT_CHARS):
+            yield text[start : start + LIFTED_TEXT_CHARS].encode()
+        position = match.end()
+    yield output[position:]
 
 
 def _sealable(original: bytes) -> etree._Element:

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from support.signing import HUB_CODE, edxml_document, hub_certificate, write_key_files, xmlsec1
 
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
+from app.sealing import seal
 from app.sealing.keys import SigningIdentity
 from app.sealing.seal import Sealer, parse_document, verify_seal
 
@@ -182,3 +184,29 @@ def test_xmlsec1_verifies_seals_of_documents_of_any_shape(
     with tempfile.TemporaryDirectory() as directory:
         assert xmlsec1_accepts(sealed, sealer.identity, Path(directory))
         assert xmlsec1_accepts(reference, sealer.identity, Path(directory))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(original=documents())
+def test_texts_written_in_by_the_hub_give_signxml_s_bytes(original: bytes, rsa_sealer: Sealer) -> None:
+    """Long texts (inline attachments) are taken out of the tree and written into the output by the
+    hub (`LIFTED_TEXT_CHARS`); lowered here to 8 characters, so that names, subjects and attachments
+    of every kind are: the seal must still be signxml's, byte for byte."""
+    at = now()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(seal, "LIFTED_TEXT_CHARS", 8)
+        ours = rsa_sealer.seal(original, hub_code=HUB_CODE, at=at)
+    assert ours == rsa_sealer.seal_with_signxml(original, hub_code=HUB_CODE, at=at)
+
+
+def test_xmlsec1_verifies_the_seal_of_a_document_with_a_large_attachment(
+    rsa_sealer: Sealer, tmp_path: Path
+) -> None:
+    content = base64.encodebytes(bytes(range(256)) * 12_000)  # 3 MB, in 76-column lines
+    original = SAMPLE.read_bytes()
+    start = original.index(b"<edXML:ContentTransferEncoded>") + len(b"<edXML:ContentTransferEncoded>")
+    original = original[:start] + content + original[original.index(b"</edXML:ContentTransferEncoded>") :]
+    sealed = rsa_sealer.seal(original, hub_code=HUB_CODE, at=now())
+    assert content in sealed
+    assert signxml_accepts(sealed, rsa_sealer)
+    assert xmlsec1_accepts(sealed, rsa_sealer.identity, tmp_path)
