@@ -13,9 +13,11 @@ and to 000.00.00.G22 through the axis simulator.
 A warm-up sends the small samples the same three ways (so lazy imports and first connections are
 not counted), then each process's resident memory is read (*idle*) and its peak (VmHWM) reset. The
 large document is submitted; the harness waits for the push and the axis deliveries, picks the
-inbox copy up as 000.00.03.H62 would (GET inbox, GET the edXML, checking its SHA-256, acknowledge),
-and reads each process's peak. Reported per process: idle and peak MB, the rise, and the rise as a
-multiple of the document's size; and the seconds from submit to each milestone.
+inbox copy up as 000.00.03.H62 would (GET inbox, GET the edXML, checking its SHA-256, acknowledge).
+Each process's peak is read (and reset) as each phase ends: intake (until the 201), delivery (until
+the push and the axis deliveries are delivered), pickup. Reported per process: idle and peak MB, the
+rise (peak − idle), the rise as a multiple of the document's size and the rise in each phase; and
+the seconds from submit to each milestone.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,8 +153,11 @@ class Hub:
         return lienthong(self.env, "credential", "create", "--role", "agency", "--agency", agency)
 
 
-def through(hub: Hub, data: bytes, *, timeout: float) -> dict[str, float]:
-    """Submit `data` and follow it to every recipient; seconds from submit to each milestone."""
+def through(
+    hub: Hub, data: bytes, *, timeout: float, phase: Callable[[str], None] = lambda _: None
+) -> dict[str, float]:
+    """Submit `data` and follow it to every recipient; seconds from submit to each milestone.
+    `phase(name)` is called as each phase ends: intake, delivery (push and axis), pickup."""
     sender = {"Authorization": f"Bearer {hub.sender}"}
     started = time.time()
     with httpx.Client(base_url=hub.url, timeout=timeout) as client:
@@ -162,6 +168,7 @@ def through(hub: Hub, data: bytes, *, timeout: float) -> dict[str, float]:
             raise RuntimeError(f"submit: HTTP {answer.status_code}: {answer.text[:500]}")
         receipt = answer.json()
         times = {"accepted": time.time() - started}
+        phase("intake")
         document_url = f"/api/v1/documents/{receipt['id']}"
         by_connector: dict[str, dict[str, Any]] = {}
 
@@ -173,10 +180,12 @@ def through(hub: Hub, data: bytes, *, timeout: float) -> dict[str, float]:
             return all(by_connector.get(c, {}).get("state") == s for c, s in wanted.items())
 
         wait_until(settled, "the deliveries", timeout=timeout)
+        phase("delivery")
         for connector in ("qlvb-push", "national-axis"):
             delivered = next(e for e in by_connector[connector]["history"] if e["to_state"] == "delivered")
             times[connector] = datetime.fromisoformat(delivered["at"]).timestamp() - started
         times["inbox"] = pick_up(client, hub.inbox, receipt["sealed_sha256"]) - started
+        phase("pickup")
     return {name: round(seconds, 2) for name, seconds in times.items()}
 
 
@@ -206,8 +215,15 @@ def run(mode: str, data: bytes, work: Path) -> dict[str, Any]:
         for process in hub.processes.values():
             reset_peak_rss(process.pid)
         progress(f"{mode}: the {len(data) / MIB:.1f} MiB document")
-        times = through(hub, data, timeout=600)
-        peaks = {name: peak_rss_mb(p.pid) for name, p in hub.processes.items()}
+        phases: dict[str, dict[str, float]] = {}
+
+        def phase(name: str) -> None:
+            phases[name] = {name: peak_rss_mb(p.pid) for name, p in hub.processes.items()}
+            for process in hub.processes.values():
+                reset_peak_rss(process.pid)
+
+        times = through(hub, data, timeout=600, phase=phase)
+        peaks = {name: max(peak[name] for peak in phases.values()) for name in hub.processes}
     size = len(data) / MIB
     return {
         "mode": mode,
@@ -219,6 +235,7 @@ def run(mode: str, data: bytes, work: Path) -> dict[str, Any]:
                 "peak": peaks[name],
                 "rise": round(peaks[name] - idle[name], 1),
                 "rise_per_document": round((peaks[name] - idle[name]) / size, 2),
+                "rise_by_phase": {p: round(peak[name] - idle[name], 1) for p, peak in phases.items()},
             }
             for name in hub.processes
         },
@@ -226,12 +243,13 @@ def run(mode: str, data: bytes, work: Path) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["mode        process    idle MB  peak MB  rise MB  rise/doc"]
+    lines = ["mode        process    idle MB  peak MB  rise MB  rise/doc  rise in intake/delivery/pickup"]
     for result in results:
         for name, memory in result["memory_mb"].items():
             lines.append(
                 f"{result['mode']:<11} {name:<10} {memory['idle']:>7} {memory['peak']:>8} "
-                f"{memory['rise']:>8} {memory['rise_per_document']:>8}"
+                f"{memory['rise']:>8} {memory['rise_per_document']:>8}  "
+                + " / ".join(str(v) for v in memory["rise_by_phase"].values())
             )
     lines.append("mode        document MiB  accepted s  push s  axis s  inbox pickup s")
     for result in results:

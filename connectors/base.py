@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from app.documents.payloads import Body
+
 
 class OutcomeKind(StrEnum):
     DELIVERED = "delivered"  # the receiver has it
@@ -37,7 +39,7 @@ class Job:
     endpoint: str | None
     timeout_seconds: float
     attempt: int
-    payload: bytes | None  # the sealed edXML, for connectors that need it
+    payload: Body | None  # the sealed edXML, for connectors that need it: sent a slice at a time
 
 
 class Connector(Protocol):

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import aiohttp
 import httpx
 
+from app.documents.payloads import PayloadUnavailable
 from connectors.base import Job, Outcome, OutcomeKind
 
 TRANSIENT_STATUSES = frozenset({408, 429})
@@ -85,6 +86,7 @@ class QlvbPushConnector:
         assert job.payload is not None
         headers = {
             "Content-Type": "application/xml",
+            "Content-Length": str(job.payload.size),  # streamed from storage, with its length
             "Idempotency-Key": job.delivery_id,
             "X-Lienthong-Document": job.document_id,
             "X-Lienthong-Message-Type": job.message_type,  # edoc, or status for a status message
@@ -100,7 +102,11 @@ class QlvbPushConnector:
         )
         try:
             async with self._client().post(
-                job.endpoint, data=job.payload, headers=headers, timeout=timeout, allow_redirects=False
+                job.endpoint,
+                data=job.payload.chunks(),
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
             ) as response:
                 if 200 <= response.status < 300:  # the body is not read: the status says it all
                     return classify(response.status)
@@ -116,7 +122,7 @@ class QlvbPushConnector:
             )
         except TimeoutError:
             return Outcome(OutcomeKind.TRANSIENT, error=f"no answer within {job.timeout_seconds:g} s")
-        except aiohttp.ClientError as error:
+        except (aiohttp.ClientError, PayloadUnavailable) as error:
             return Outcome(OutcomeKind.TRANSIENT, error=f"{type(error).__name__}: {error}")
 
     async def close(self) -> None:

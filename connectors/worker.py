@@ -38,10 +38,11 @@ from app.config import Settings
 from app.delivery.backoff import RetryPolicy
 from app.delivery.service import Change, Lost, apply_changes
 from app.delivery.states import DISPATCHABLE
+from app.documents.payloads import stored_payloads
 from app.kit.clock import utcnow
 from app.kit.db import Database, table_of, while_unavailable
 from app.kit.ids import new_id
-from app.models import Agency, Attempt, Delivery, DeliveryState, Document, Payload
+from app.models import Agency, Attempt, Delivery, DeliveryState, Document
 from connectors.base import Connector, Job, Outcome, OutcomeKind
 from connectors.inbox import InboxConnector
 from connectors.national_axis import NationalAxisConnector, axis_client
@@ -259,7 +260,7 @@ class Worker:
                     attempts = [a for a in attempts if a["delivery_id"] not in gone]
                 if attempts:
                     await session.execute(insert(table_of(Attempt)), attempts)
-            payloads = await _payloads(session, wanted_payloads)
+            payloads = await stored_payloads(session, self.database, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:
             job = Job(
@@ -506,13 +507,6 @@ async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]
         query = query.with_for_update(of=Delivery)
     rows: dict[str, Row[Any]] = {row.id: row for row in await session.execute(query)}  # type: ignore[misc]
     return rows
-
-
-async def _payloads(session: AsyncSession, digests: set[str]) -> dict[str, bytes]:
-    if not digests:
-        return {}
-    rows = await session.execute(select(Payload.sha256, Payload.content).where(Payload.sha256.in_(digests)))
-    return {row.sha256: row.content for row in rows}
 
 
 async def _close_open_attempts(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
@@ -34,9 +34,11 @@ from app.axis.protocol import (
     Operation,
     encode_description,
     file_hash,
+    file_hash_of_digest,
     sdk_timestamp,
     sign,
 )
+from app.documents.payloads import Body, PayloadUnavailable
 from app.edxml.formats import format_date
 from app.kit.clock import utcnow
 
@@ -174,18 +176,20 @@ class AxisClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send_edoc(self, content: bytes, *, from_code: str, message_type: str = MessageType.EDOC) -> str:
+    async def send_edoc(
+        self, content: bytes | Body, *, from_code: str, message_type: str = MessageType.EDOC
+    ) -> str:
         """Send a document or a status message from `from_code`; the axis's DocId for it. The body is
-        the file followed by CRLF, as `application/octet-stream`, as the SDK sends it."""
+        the file followed by CRLF, as `application/octet-stream`, as the SDK sends it; a stored
+        payload (`Body`) is streamed a slice at a time, with its length."""
         params = {
             "from": from_code,
             "servicetype": SERVICE_TYPE,
             "messagetype": message_type,
-            "hash-file": file_hash(content),
+            "hash-file": _file_hash(content),
         }
-        return await self._call(
-            Operation.SEND_EDOC, params, _doc_id, body=content + CRLF, content_type=OCTET_STREAM
-        )
+        body = content + CRLF if isinstance(content, bytes) else _followed_by_crlf(content)
+        return await self._call(Operation.SEND_EDOC, params, _doc_id, body=body, content_type=OCTET_STREAM)
 
     async def received(
         self,
@@ -234,7 +238,7 @@ class AxisClient:
         return await self._call(operation, {}, _count, body=b"{}")
 
     async def find_sent(
-        self, content: bytes, *, document_id: str, message_type: str = MessageType.EDOC
+        self, content: bytes | Body, *, document_id: str, message_type: str = MessageType.EDOC
     ) -> str | None:
         """The DocId of a package this system already sent with these very bytes (the same
         DocumentId and `hash-file`), or None: what a sender asks before sending again after
@@ -245,7 +249,7 @@ class AxisClient:
             "documentId": encode_description(document_id),
         }
         packages = await self._call(Operation.GET_SENT_EDOC_LIST, params, _sent_packages)
-        digest = file_hash(content)
+        digest = _file_hash(content)
         return next(
             (
                 doc_id
@@ -265,21 +269,29 @@ class AxisClient:
         params: dict[str, str],
         read: Callable[[dict[str, Any]], T],
         *,
-        body: bytes = b"",
+        body: bytes | _Streamed = b"",
         content_type: str = JSON_TYPE,
     ) -> T:
         """Sign and send one request; `read` takes the data out of an OK answer."""
         headers = sign(
             self.system_id, self._secret, params, timestamp=self._timestamp(), content_type=content_type
         )
+        content: bytes | AsyncIterator[bytes]
+        if isinstance(body, _Streamed):
+            headers["Content-Length"] = str(body.size)
+            content = body.chunks
+        else:
+            content = body
         try:
-            response = await self._http.post(operation.value, headers=headers, content=body)
+            response = await self._http.post(operation.value, headers=headers, content=content)
         except httpx.TimeoutException:
             raise AxisError(operation, f"no answer from {self.base_url} within {self._timeout:g} s") from None
         except httpx.TransportError as error:
             raise AxisError(
                 operation, f"cannot reach {self.base_url}: {type(error).__name__}: {error}"
             ) from None
+        except PayloadUnavailable as error:  # the send broke off: as if unanswered, worth a retry
+            raise AxisError(operation, str(error)) from None
         answer = _answer(operation, response)
         try:
             return read(answer)
@@ -301,6 +313,29 @@ class AxisClient:
 
 class _Malformed(ValueError):
     """An OK answer whose data is not what the operation answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Streamed:
+    """A request body sent as it is read, with its length."""
+
+    chunks: AsyncIterator[bytes]
+    size: int
+
+
+def _followed_by_crlf(content: Body) -> _Streamed:
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in content.chunks():
+            yield chunk
+        yield CRLF
+
+    return _Streamed(chunks(), content.size + len(CRLF))
+
+
+def _file_hash(content: bytes | Body) -> str:
+    if isinstance(content, bytes):
+        return file_hash(content)
+    return file_hash_of_digest(bytes.fromhex(content.sha256))
 
 
 def _answer(operation: Operation, response: httpx.Response) -> dict[str, Any]:

@@ -164,10 +164,15 @@ def ascii_json(body: object) -> bytes:
 # --- the SDK's ways of writing things --------------------------------------------------------------
 
 
-def file_hash(content: bytes) -> str:
+def file_hash(content: bytes | memoryview) -> str:
     """`hash-file` as the SDK writes it: SHA-256, each byte in lower-case hex **without** zero-padding
     (0x0a is `a`), so it may be shorter than 64 characters."""
-    return "".join(format(byte, "x") for byte in hashlib.sha256(content).digest())
+    return file_hash_of_digest(hashlib.sha256(content).digest())
+
+
+def file_hash_of_digest(digest: bytes) -> str:
+    """`hash-file` of bytes whose SHA-256 is known (a stored payload's)."""
+    return "".join(format(byte, "x") for byte in digest)
 
 
 def sdk_timestamp(moment: datetime) -> str:

@@ -638,6 +638,7 @@ def _json(body: dict[str, object], status: int, headers: dict[str, str] | None =
 async def _file(request: Request, hash_file: str) -> bytes:
     """The file of a sendEdoc: the `file_doc` part of a multipart body, or the raw body (the SDK's
     framing: the file followed by CRLF); ErrorCode 21 unless `hash-file` is its SHA-256."""
+    candidates: list[bytes | memoryview]
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         try:
             async with request.form() as form:
@@ -657,11 +658,14 @@ async def _file(request: Request, hash_file: str) -> bytes:
                 ErrorCode.FILE_ERROR, f"the multipart body cannot be read: {detail}"
             ) from None
     else:
-        body = await request.body()
-        candidates = [body.removesuffix(CRLF), body] if body.endswith(CRLF) else [body]
+        # Read here rather than with request.body(), which the request would keep to its end: a
+        # 50 MB package is then held once, not twice, while it is checked and stored.
+        body = b"".join([chunk async for chunk in request.stream()])
+        framed = memoryview(body)[: -len(CRLF)] if body.endswith(CRLF) else None
+        candidates = [framed, body] if framed is not None else [body]
     for content in candidates:
         if file_hash(content) == hash_file.lower():
-            return content
+            return bytes(content)
     raise ProtocolError(
         ErrorCode.FILE_ERROR,
         f"{PREFIX}hash-file is not the SHA-256 of the file received (in the SDK's hex without zero-padding)",

@@ -59,7 +59,8 @@ from app.axis_api.systems import first_time, source_allowed, system_secret
 from app.config import Settings
 from app.delivery.inbox import acknowledge_pickup, awaiting_pickup, note_processing, refuse_pickup
 from app.documents.endpoints import edxml_from_request
-from app.documents.service import Submitter, payload, record_rejection, submit_document
+from app.documents.payloads import payload
+from app.documents.service import Submitter, record_rejection, submit_document
 from app.edxml import STATUS_MEANINGS
 from app.edxml.formats import format_timestamp, parse_date
 from app.i18n import N_

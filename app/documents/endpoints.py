@@ -7,16 +7,17 @@ from collections.abc import AsyncGenerator
 from typing import Protocol, TypeVar
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.auth.deps import AgencyPrincipal, PartyPrincipal
 from app.auth.service import Principal
 from app.config import Settings
+from app.documents.payloads import stored_payload
 from app.documents.schemas import DeliveryEventOut, DeliveryOut, DocumentOut, Receipt, StatusOut
 from app.documents.service import (
     Submitter,
-    payload,
     record_rejection,
     signature_outcome,
     submit_document,
@@ -159,14 +160,17 @@ async def get_document(
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}, "description": "the sealed edXML as forwarded"}},
 )
-async def get_edxml(document_id: str, session: ReadingSessionDep, principal: PartyPrincipal) -> Response:
-    """The sealed edXML exactly as the hub forwards it."""
+async def get_edxml(
+    document_id: str, session: ReadingSessionDep, database: DatabaseDep, principal: PartyPrincipal
+) -> Response:
+    """The sealed edXML exactly as the hub forwards it, streamed from storage a slice at a time."""
     document = await visible_document(session, principal, document_id)
-    content = await payload(session, document.sealed_sha256)
-    return Response(
-        content,
+    sealed = await stored_payload(session, database, document.sealed_sha256)
+    return StreamingResponse(
+        sealed.chunks(),
         media_type="application/xml",
         headers={
+            "Content-Length": str(sealed.size),
             "ETag": f'"{document.sealed_sha256}"',
             "Content-Disposition": f'attachment; filename="{document.id}.edxml"',
         },

@@ -34,6 +34,7 @@ from sqlalchemy.orm import selectinload
 from app.agencies.service import agencies_by_code
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.auth.service import Principal
+from app.documents.payloads import payload_writes
 from app.documents.schemas import DeliveryReceipt, Receipt, SignatureOutcome
 from app.edxml import BusinessDocType, EdxmlDocument, Organization, SignatureKind, read_document
 from app.i18n import N_
@@ -439,21 +440,17 @@ async def store_message(
         )
         for delivery in deliveries
     ]
+    payload_rows, copy_large_payloads = payload_writes(database, payloads, at=at)
     await database.write_at_once(
         [
-            (
-                table_of(Payload),
-                [
-                    {"sha256": digest, "size": len(content), "content": content, "created_at": at}
-                    for digest, content in payloads.items()
-                ],
-            ),
+            (table_of(Payload), payload_rows),
             (table_of(Document), [row]),
             (table_of(Delivery), deliveries),
             (table_of(DeliveryEvent), events),
             *also,
             (table_of(ExchangeLogEntry), [stored, *routed]),
-        ]
+        ],
+        first=copy_large_payloads,
     )
     return [
         DeliveryReceipt(id=d["id"], recipient=d["recipient_code"], connector=d["connector"], state=d["state"])
@@ -587,17 +584,3 @@ def _may_see(principal: Principal, document: Document) -> bool:
         return True
     code = principal.agency_code
     return code == document.sender_code or any(d.recipient_code == code for d in document.deliveries)
-
-
-async def payload(session: AsyncSession, sha256: str) -> bytes:
-    row = (
-        await session.execute(select(Payload.content, Payload.purged_at).where(Payload.sha256 == sha256))
-    ).first()
-    if row is None:
-        raise HubError(f"payload {sha256} is missing from storage")
-    if row.purged_at is not None:
-        raise NotFound(
-            f"payload {sha256} was purged by retention on {row.purged_at:%Y-%m-%d} (its digest stays)"
-        )
-    content: bytes = row.content
-    return content

@@ -143,23 +143,37 @@ class Database:
         async with self._reading() as session:
             yield session
 
-    async def write_at_once(self, tables: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
-        """Insert rows into several tables, all or none.
+    async def write_at_once(
+        self,
+        tables: Sequence[tuple[Table, list[dict[str, Any]]]],
+        *,
+        first: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> None:
+        """Insert rows into several tables, all or none; `first`, if given, writes something else
+        before them in the same transaction (a large payload's COPY).
 
         On PostgreSQL as one statement of data-modifying CTEs, sent in autocommit: a statement is
         atomic by itself, so this is one round trip instead of BEGIN, one INSERT per table and
         COMMIT (foreign keys between the tables are checked at the statement's end, when every
-        row exists). SQLite has no data-modifying CTEs: there, one write transaction."""
+        row exists); with `first`, in a transaction. SQLite has no data-modifying CTEs: there, one
+        write transaction."""
         tables = [(table, rows) for table, rows in tables if rows]
         if not self.is_postgres:
             async with self.transaction() as session:
+                if first is not None:
+                    await first(session)
                 for table, rows in tables:
                     await session.execute(insert(table), rows)
             return
         statement = select(literal(1)).add_cte(
             *(insert(table).values(rows).cte(f"into_{table.name}") for table, rows in tables)
         )
-        async with self._reading() as session:
+        if first is None:
+            async with self._reading() as session:
+                await session.execute(statement)
+            return
+        async with self.transaction() as session:
+            await first(session)
             await session.execute(statement)
 
     async def dispose(self) -> None:

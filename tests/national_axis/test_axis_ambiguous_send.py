@@ -4,7 +4,9 @@ document twice (issue 10). Against the simulator as a real process, with real ti
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -44,6 +46,25 @@ async def connector(axis: AxisSimulator) -> AsyncIterator[NationalAxisConnector]
     await connector.close()
 
 
+@dataclass(frozen=True)
+class Bytes:
+    """A payload held in memory, sent as the worker sends a stored one: a slice at a time."""
+
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.content), 1000):
+            yield self.content[start : start + 1000]
+
+
 def job(payload: bytes, document_id: str, attempt: int) -> Job:
     return Job(
         delivery_id="delivery-1",
@@ -55,7 +76,7 @@ def job(payload: bytes, document_id: str, attempt: int) -> Job:
         endpoint=None,
         timeout_seconds=TIMEOUT,
         attempt=attempt,
-        payload=payload,
+        payload=Bytes(payload),
     )
 
 

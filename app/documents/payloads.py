@@ -1,0 +1,162 @@
+"""Payloads (a message's bytes as received and as sealed): written into storage and read back
+without holding a large one more often than needed.
+
+Written with the rest of the message (`payload_writes`). On PostgreSQL a large payload goes by COPY,
+hex-encoded a slice at a time as it is sent: asyncpg encodes an INSERT's parameter whole, and holds a
+48 MB payload about three times over while doing it.
+
+Where the bytes only pass through the hub — a push to a QLVB, a send to the national axis, the
+inbox download — they are read a slice at a time (`StoredPayload.chunks`: `substr` over the
+column, the same SQL on PostgreSQL's bytea and SQLite's blob, each slice in its own short read) and
+written out as they come: the process holds a slice per transfer, never the whole document, and no
+copy per recipient. Read whole (`payload`) only where the answer is the whole thing at once: the
+/vxp getEdoc answer (base64 in JSON).
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy import LargeBinary, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kit.db import Database, table_of
+from app.kit.errors import HubError, NotFound
+from app.models import Payload
+
+#: Bytes read per slice: 48 round trips for a 48 MiB document, a few milliseconds of CPU in all.
+#: Also the size from which PostgreSQL gets a payload by COPY.
+CHUNK_BYTES = 1024 * 1024
+_COLUMNS = ("sha256", "size", "content", "created_at", "purged_at")
+
+
+def payload_writes(
+    database: Database, payloads: Mapping[str, bytes], *, at: datetime
+) -> tuple[list[dict[str, Any]], Callable[[AsyncSession], Awaitable[None]] | None]:
+    """How a message's payloads (digest -> bytes) are stored with the rest of it: the rows the
+    store's statement inserts, and on PostgreSQL the COPY of the large ones, to run first in the same
+    transaction (`Database.write_at_once(first=...)`; None when there is nothing to copy)."""
+    copied = {d: c for d, c in payloads.items() if database.is_postgres and len(c) >= CHUNK_BYTES}
+    rows = [
+        {"sha256": digest, "size": len(content), "content": content, "created_at": at}
+        for digest, content in payloads.items()
+        if digest not in copied
+    ]
+    if not copied:
+        return rows, None
+
+    async def copy(session: AsyncSession) -> None:
+        await _copy(session, copied, at=at)
+
+    return rows, copy
+
+
+async def _copy(session: AsyncSession, payloads: Mapping[str, bytes], *, at: datetime) -> None:
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter begins the transaction with the first statement it runs.
+        await connection.exec_driver_sql("SELECT 1")
+    try:
+        await driver.copy_to_table(
+            table_of(Payload).name, source=_copy_text(payloads, at=at), columns=_COLUMNS, format="text"
+        )
+    except asyncpg.IntegrityConstraintViolationError as error:  # as the INSERT would raise it
+        raise IntegrityError(f"COPY {table_of(Payload).name}", None, error) from error
+
+
+async def _copy_text(payloads: Mapping[str, bytes], *, at: datetime) -> AsyncIterator[bytes]:
+    """COPY's text format, one line per payload; the content as bytea's hex form (`\\x…`, the
+    backslash escaped for COPY), encoded a slice at a time."""
+    for digest, content in payloads.items():
+        yield f"{digest}\t{len(content)}\t\\\\x".encode()
+        view = memoryview(content)
+        for start in range(0, len(content), CHUNK_BYTES):
+            yield binascii.hexlify(view[start : start + CHUNK_BYTES])
+        yield f"\t{at.isoformat()}\t\\N\n".encode()
+
+
+class Body(Protocol):
+    """Bytes a connector sends without holding them whole: their size, SHA-256 and slices."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class PayloadUnavailable(Exception):
+    """A slice could not be read (the database is away, or the payload was purged meanwhile): the
+    transfer that needed it failed, and may succeed later."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPayload:
+    """A payload in storage, read a slice at a time when it is sent."""
+
+    database: Database
+    sha256: str
+    size: int
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for offset in range(0, self.size, CHUNK_BYTES):
+            length = min(CHUNK_BYTES, self.size - offset)
+            piece = func.substr(Payload.content, offset + 1, length, type_=LargeBinary)
+            try:
+                async with self.database.reading() as session:
+                    chunk = await session.scalar(
+                        select(piece).where(Payload.sha256 == self.sha256, Payload.purged_at.is_(None))
+                    )
+            except SQLAlchemyError as error:
+                raise PayloadUnavailable(f"payload {self.sha256} cannot be read: {error}") from error
+            if chunk is None or len(chunk) != length:
+                raise PayloadUnavailable(f"payload {self.sha256} was purged while it was being read")
+            yield chunk
+
+
+async def stored_payloads(
+    session: AsyncSession, database: Database, digests: Iterable[str]
+) -> dict[str, StoredPayload]:
+    """The payloads with these digests that storage still holds (not purged), by digest."""
+    wanted = set(digests)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Payload.sha256, Payload.size).where(Payload.sha256.in_(wanted), Payload.purged_at.is_(None))
+    )
+    return {row.sha256: StoredPayload(database, row.sha256, row.size) for row in rows}
+
+
+async def stored_payload(session: AsyncSession, database: Database, sha256: str) -> StoredPayload:
+    """One payload to be sent a slice at a time; 404 when retention purged its bytes."""
+    query = select(Payload.size, Payload.purged_at).where(Payload.sha256 == sha256)
+    row = _present(sha256, (await session.execute(query)).first())
+    return StoredPayload(database, sha256, row.size)
+
+
+async def payload(session: AsyncSession, sha256: str) -> bytes:
+    """One payload's bytes, whole; 404 when retention purged them."""
+    query = select(Payload.content, Payload.purged_at).where(Payload.sha256 == sha256)
+    content: bytes = _present(sha256, (await session.execute(query)).first()).content
+    return content
+
+
+def _present(sha256: str, row: Any) -> Any:
+    """The row of a payload whose bytes storage holds."""
+    if row is None:
+        raise HubError(f"payload {sha256} is missing from storage")
+    if row.purged_at is not None:
+        raise NotFound(
+            f"payload {sha256} was purged by retention on {row.purged_at:%Y-%m-%d} (its digest stays)"
+        )
+    return row
