@@ -35,7 +35,7 @@ from app.kit.errors import Problem
 _NS = "{" + NAMESPACE + "}"
 _DS_SIGNATURE = "{" + DSIG_NAMESPACE + "}Signature"
 _BASE64_WHITESPACE = b" \t\r\n"
-DECODE_SLICE = 4 * 1024 * 1024  # characters of base64 decoded at a time
+DECODE_SLICE = 1024 * 1024  # characters of base64 decoded at a time
 
 
 class At:
