@@ -1,10 +1,11 @@
 """`qlvb-push`: POST the sealed edXML to the recipient agency's QLVB endpoint.
 
-Every attempt carries the delivery id as `Idempotency-Key`, so a receiver can recognise a repeat
-(delivery is at-least-once), and the document's metadata in headers (non-ASCII values
-percent-encoded). 2xx is delivered; connection errors, timeouts, 408, 429 and 5xx are worth another
-try later (honouring Retry-After); any other answer will not change by retrying. Redirects are not
-followed (a 3xx is such an answer).
+The body is streamed from storage a slice at a time, with its Content-Length: a 50 MB document is
+never held whole by the worker. Every attempt carries the delivery id as `Idempotency-Key`, so a
+receiver can recognise a repeat (delivery is at-least-once), and the document's metadata in headers
+(non-ASCII values percent-encoded). 2xx is delivered; connection errors, timeouts, 408, 429, 5xx and
+a payload slice that cannot be read are worth another try later (honouring Retry-After); any other
+answer will not change by retrying. Redirects are not followed (a 3xx is such an answer).
 
 The client is aiohttp's: one session whose connections to each receiver are kept alive and reused.
 Measured against httpx with the same receiver (bench/http_clients.py), it spends a tenth of the CPU

@@ -26,7 +26,11 @@ from support.delivery import set_endpoint, states
 from support.hub import RECIPIENT, SENDER, Hub
 from support.receiver import Receiver, until
 
+from app.documents.payloads import CHUNK_BYTES, StoredPayload
 from app.edxml import DocumentSpec, build_document
+from app.kit.db import Database
+from connectors.base import Job, OutcomeKind
+from connectors.qlvb_push import QlvbPushConnector
 
 PUSHED = "000.00.03.H62"  # gets the QLVB endpoint; RECIPIENT has none and picks its documents up
 
@@ -118,3 +122,31 @@ async def _stored_digests(hub: Hub, *digests: str) -> dict[str, str]:
             {"a": digests[0], "b": digests[1]},
         )
         return {row.sha256: hashlib.sha256(row.content).hexdigest() for row in rows}
+
+
+async def test_a_push_whose_payload_cannot_be_read_is_tried_again_later(
+    database: Database, qlvb: Receiver
+) -> None:
+    """Retention purged the payload (or the database went away) while it was being sent: the
+    attempt is a transient failure, not a crash of the worker."""
+    vanished = StoredPayload(database, "0" * 64, 3 * CHUNK_BYTES)
+    connector = QlvbPushConnector()
+    try:
+        outcome = await connector.deliver(
+            Job(
+                delivery_id="delivery-1",
+                document_id="document-1",
+                edxml_document_id="000.00.01.H62,2026/11/20,4815/VP-SC",
+                sender_code=SENDER,
+                recipient_code=PUSHED,
+                message_type="edoc",
+                endpoint=qlvb.url("/qlvb"),
+                timeout_seconds=10,
+                attempt=1,
+                payload=vanished,
+            )
+        )
+    finally:
+        await connector.close()
+    assert outcome.kind is OutcomeKind.TRANSIENT, outcome
+    assert outcome.error is not None and "purged" in outcome.error
