@@ -103,6 +103,11 @@ async def test_a_large_document_is_held_a_few_times_at_intake_and_streamed_when_
     stored = await _stored_digests(hub, receipt["sha256"], sealed)
     assert stored == {receipt["sha256"]: receipt["sha256"], sealed: sealed}
 
+    # The same bytes again are a replay, also when the payloads went by COPY (its unique violation is
+    # the INSERT's IntegrityError).
+    again = await hub.submit(data)
+    assert (again.status_code, again.json()["id"]) == (200, receipt["id"])
+
     # Intake: the body, the attachment's text once (its base64 checked, then written into the seal)
     # and the sealed bytes; on PostgreSQL nothing more (COPY sends the payloads a slice at a time).
     assert intake_rise <= 4 * size, f"intake held {intake_rise / size:.2f} times the document"
