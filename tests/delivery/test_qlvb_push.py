@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from support.delivery import BytesPayload
 from support.processes import free_port
 from support.receiver import Receiver
 
@@ -38,7 +39,7 @@ def job(endpoint: str, *, timeout: float = 5.0, attempt: int = 1, payload: bytes
         endpoint=endpoint,
         timeout_seconds=timeout,
         attempt=attempt,
-        payload=payload,
+        payload=BytesPayload(payload),
     )
 
 

@@ -4,14 +4,13 @@ document twice (issue 10). Against the simulator as a real process, with real ti
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from support.axis_messages import axis_document
 from support.axis_sim import G22, HUB_SECRET, HUB_SYSTEM, AxisSimulator
+from support.delivery import BytesPayload
 from support.hub import SENDER
 
 from app.axis.client import AxisClient
@@ -46,25 +45,6 @@ async def connector(axis: AxisSimulator) -> AsyncIterator[NationalAxisConnector]
     await connector.close()
 
 
-@dataclass(frozen=True)
-class Bytes:
-    """A payload held in memory, sent as the worker sends a stored one: a slice at a time."""
-
-    content: bytes
-
-    @property
-    def size(self) -> int:
-        return len(self.content)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.content), 1000):
-            yield self.content[start : start + 1000]
-
-
 def job(payload: bytes, document_id: str, attempt: int) -> Job:
     return Job(
         delivery_id="delivery-1",
@@ -76,7 +56,7 @@ def job(payload: bytes, document_id: str, attempt: int) -> Job:
         endpoint=None,
         timeout_seconds=TIMEOUT,
         attempt=attempt,
-        payload=Bytes(payload),
+        payload=BytesPayload(payload),
     )
 
 

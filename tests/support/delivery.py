@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import count, pairwise
 from typing import Any
@@ -167,3 +169,23 @@ async def untruthful_histories(database: Database, ids: Sequence[str] | None = N
         if logged[key] != chain[1:]:
             problems.append(f"{key}: the exchange log says {logged[key]}, the history {chain[1:]}")
     return problems
+
+
+@dataclass(frozen=True)
+class BytesPayload:
+    """A payload held in memory for connector tests, sent as the worker sends a stored one: its size,
+    its SHA-256 and its slices (`app.documents.payloads.Body`)."""
+
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.content), 1000):
+            yield self.content[start : start + 1000]
