@@ -129,7 +129,7 @@ class Hub:
         )
         cleanup.callback(stop, receiver)
         wait_for_port(receiver_port, receiver, "the receiver")
-        gateway = start_gateway(self.env, gateway_port, work / "gateway.log", needs_broker=bool(broker_url))
+        gateway = start_gateway(self.env, gateway_port, work / "gateway.log")
         cleanup.callback(stop, gateway)
         endpoint = f"http://127.0.0.1:{receiver_port}/qlvb/{PUSHED}"
         if dsn:
