@@ -174,7 +174,7 @@ def start_hub(work: Path, cluster: Cluster, cleanup: contextlib.ExitStack) -> Ru
     gateways = []
     for n in (1, 2):  # one after the other: the first makes the signing key and loads the directory
         port = free_port()
-        gateway = start_gateway(env, port, work / f"gateway-{n}.log", needs_broker=True)
+        gateway = start_gateway(env, port, work / f"gateway-{n}.log")
         cleanup.callback(stop, gateway)
         processes[f"gateway-{n}"] = gateway
         gateways.append(f"http://127.0.0.1:{port}")
