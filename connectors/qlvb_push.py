@@ -9,9 +9,12 @@ answer will not change by retrying. Redirects are not followed (a 3xx is such an
 
 The client is aiohttp's: one session whose connections to each receiver are kept alive and reused.
 Measured against httpx with the same receiver (bench/http_clients.py), it spends a tenth of the CPU
-per POST; httpx's pool checks every idle connection on each request. Of an answer, only the status,
-the headers (aiohttp's limits: 8 KB a line, 128 fields) and the first `ANSWER_PREVIEW_BYTES` of a
-refusal's body are read: a receiver cannot make the worker hold a large answer.
+per POST; httpx's pool checks every idle connection on each request. A POST whose kept-alive
+connection the receiver closed as it went out is sent again at once, in the same attempt (a
+receiver may therefore see an attempt's number twice, with the same Idempotency-Key). Of an
+answer, only the status, the headers (aiohttp's limits: 8 KB a line, 128 fields) and the first
+`ANSWER_PREVIEW_BYTES` of a refusal's body are read: a receiver cannot make the worker hold a large
+answer.
 """
 
 from __future__ import annotations
@@ -96,27 +99,14 @@ class QlvbPushConnector:
             "X-Lienthong-Recipient": job.recipient_code,
             "X-Lienthong-Attempt": str(job.attempt),
         }
-        # As httpx's timeout was: for a connection (a free one from the pool, or a new one), and for
-        # each read of the answer; the worker's attempt deadline bounds the whole.
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=job.timeout_seconds, sock_read=job.timeout_seconds
-        )
         try:
-            async with self._client().post(
-                job.endpoint,
-                data=job.payload.chunks(),
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                if 200 <= response.status < 300:  # the body is not read: the status says it all
-                    return classify(response.status)
-                preview = await response.content.read(ANSWER_PREVIEW_BYTES)
-                return classify(
-                    response.status,
-                    retry_after=response.headers.get("Retry-After"),
-                    text=preview.decode(errors="replace"),
-                )
+            try:
+                return await self._post(job.endpoint, job, headers)
+            except aiohttp.ServerDisconnectedError:
+                # The receiver closed a kept-alive connection just as this request went out on it
+                # (its idle timeout, 5 s on Apache and uvicorn, ran out in that moment). aiohttp resends
+                # only idempotent methods; the Idempotency-Key makes this POST one: once more, at once.
+                return await self._post(job.endpoint, job, headers)
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as error:
             return Outcome(
                 OutcomeKind.PERMANENT, error=f"bad endpoint {job.endpoint!r} ({type(error).__name__})"
@@ -125,6 +115,29 @@ class QlvbPushConnector:
             return Outcome(OutcomeKind.TRANSIENT, error=f"no answer within {job.timeout_seconds:g} s")
         except (aiohttp.ClientError, PayloadUnavailable) as error:
             return Outcome(OutcomeKind.TRANSIENT, error=f"{type(error).__name__}: {error}")
+
+    async def _post(self, endpoint: str, job: Job, headers: dict[str, str]) -> Outcome:
+        assert job.payload is not None
+        # As httpx's timeout was: for a connection (a free one from the pool, or a new one), and for
+        # each read of the answer; the worker's attempt deadline bounds the whole.
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=job.timeout_seconds, sock_read=job.timeout_seconds
+        )
+        async with self._client().post(
+            endpoint,
+            data=job.payload.chunks(),
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+        ) as response:
+            if 200 <= response.status < 300:  # the body is not read: the status says it all
+                return classify(response.status)
+            preview = await response.content.read(ANSWER_PREVIEW_BYTES)
+            return classify(
+                response.status,
+                retry_after=response.headers.get("Retry-After"),
+                text=preview.decode(errors="replace"),
+            )
 
     async def close(self) -> None:
         if self._session is not None:

@@ -4,6 +4,7 @@ answer, wait past the timeout)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -103,3 +104,53 @@ async def test_no_listener_is_transient_and_a_bad_endpoint_permanent(push: QlvbP
         outcome = await push.deliver(job(endpoint))
         assert outcome.kind is OutcomeKind.PERMANENT
         assert outcome.error is not None and outcome.error.startswith(f"bad endpoint {endpoint!r}")
+
+
+class ClosingOnReuse:
+    """A receiver whose idle timeout runs out just as the next request arrives on a kept-alive
+    connection: it answers the first request of each connection with 200 (keeping the connection
+    open) and closes the connection, unanswered, when a second request comes on it."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[int, str]] = []  # (connection number, Idempotency-Key)
+        self._connections = 0
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/in"
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        number = self._connections
+        try:
+            for answered in (True, False):
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                fields = {
+                    name.lower(): value for name, _, value in (line.partition(": ") for line in head[1:])
+                }
+                await reader.readexactly(int(fields["content-length"]))
+                self.requests.append((number, fields["idempotency-key"]))
+                if answered:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass  # the client closed the connection (the end of the test)
+        writer.close()
+
+
+async def test_a_kept_alive_connection_closed_as_the_request_went_out_is_tried_again_at_once(
+    push: QlvbPushConnector,
+) -> None:
+    receiver = ClosingOnReuse()
+    async with receiver as receiver_url:
+        first = await push.deliver(job(receiver_url))
+        second = await push.deliver(job(receiver_url))
+    assert (first.kind, second.kind) == (OutcomeKind.DELIVERED, OutcomeKind.DELIVERED), second.error
+    # The second POST went out on the first connection, was dropped, and went again on a new one.
+    assert [number for number, _ in receiver.requests] == [1, 1, 2]
+    assert {key for _, key in receiver.requests} == {"01JDELIVERY"}
