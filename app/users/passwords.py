@@ -4,14 +4,21 @@ defaults later rehash each password at its next login."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 10
 MAX_LENGTH = 200
 _hasher = PasswordHasher()
-# Verified when the name is unknown, so a login takes as long whether or not the person exists.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so a login takes as long whether or not the person exists
+    (made at the first login, not at import: every command would pay for it)."""
+    return _hasher.hash("not a password of anyone")
 
 
 class WeakPassword(ValueError):
@@ -33,7 +40,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
