@@ -9,7 +9,8 @@ Where the bytes only pass through the hub — a push to a QLVB, a send to the na
 inbox download — they are read a slice at a time (`StoredPayload.chunks`, each slice in its own
 short read: `substr` of the bytea on PostgreSQL, which reads only the slice's TOAST chunks;
 incremental blob I/O on SQLite) and written out as they come: the process holds a slice per
-transfer, never the whole document, and no copy per recipient. Read whole (`payload`) only where
+transfer, never the whole document, and no copy per recipient (a payload smaller than a slice is
+read with the worker's claim instead, `HeldPayload`). Read whole (`payload`) only where
 the answer is the whole thing at once: the /vxp getEdoc answer (base64 in JSON).
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import LargeBinary, func, make_url, select
+from sqlalchemy import LargeBinary, case, func, make_url, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,17 +152,42 @@ def _sqlite_slice(path: str, sha256: str, offset: int, length: int) -> bytes | N
             return blob.read(length)
 
 
+@dataclass(frozen=True)
+class HeldPayload:
+    """A payload smaller than a slice, read with the query that found it: sent from memory, without
+    a round trip of its own (the common case: most documents are a few kilobytes)."""
+
+    sha256: str
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.content
+
+
 async def stored_payloads(
     session: AsyncSession, database: Database, digests: Iterable[str]
-) -> dict[str, StoredPayload]:
-    """The payloads with these digests that storage still holds (not purged), by digest."""
+) -> dict[str, HeldPayload | StoredPayload]:
+    """The payloads with these digests that storage still holds (not purged), by digest: the
+    bytes of those smaller than a slice, read now; the others, to be read a slice at a time."""
     wanted = set(digests)
     if not wanted:
         return {}
+    small = case((Payload.size < CHUNK_BYTES, Payload.content), else_=None)
     rows = await session.execute(
-        select(Payload.sha256, Payload.size).where(Payload.sha256.in_(wanted), Payload.purged_at.is_(None))
+        select(Payload.sha256, Payload.size, small.label("content")).where(
+            Payload.sha256.in_(wanted), Payload.purged_at.is_(None)
+        )
     )
-    return {row.sha256: StoredPayload(database, row.sha256, row.size) for row in rows}
+    return {
+        row.sha256: StoredPayload(database, row.sha256, row.size)
+        if row.content is None
+        else HeldPayload(row.sha256, row.content)
+        for row in rows
+    }
 
 
 async def stored_payload(session: AsyncSession, database: Database, sha256: str) -> StoredPayload:

@@ -13,7 +13,7 @@ from support.processes import free_port
 from support.receiver import Receiver
 
 from connectors.base import Job, OutcomeKind
-from connectors.qlvb_push import ANSWER_PREVIEW_BYTES, QlvbPushConnector
+from connectors.qlvb_push import ANSWER_PREVIEW_BYTES, QlvbPushConnector, _proxy_for
 
 
 @pytest.fixture
@@ -154,3 +154,19 @@ async def test_a_kept_alive_connection_closed_as_the_request_went_out_is_tried_a
     # The second POST went out on the first connection, was dropped, and went again on a new one.
     assert [number for number, _ in receiver.requests] == [1, 1, 2]
     assert {key for _, key in receiver.requests} == {"01JDELIVERY"}
+
+
+def test_the_proxy_comes_from_the_environment_unless_no_proxy_names_the_receiver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "HTTPS_PROXY", "no_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.tinh.gov.vn:3128")
+    monkeypatch.setenv("NO_PROXY", "qlvb.sotc.gov.vn")
+    _proxy_for.cache_clear()
+    try:
+        assert _proxy_for("http", "qlvb.sotnmt.gov.vn") == "http://proxy.tinh.gov.vn:3128"
+        assert _proxy_for("http", "qlvb.sotc.gov.vn") is None
+        assert _proxy_for("https", "qlvb.sotnmt.gov.vn") is None  # HTTPS_PROXY is not set
+    finally:
+        _proxy_for.cache_clear()
