@@ -8,8 +8,10 @@ PYTHON ?= python3
 run: install  ## install, then run the hub on the embedded default (SQLite, in-process dispatcher) with a simulated national axis
 	$(BIN)/lienthong dev demo
 
-test: install tools  ## install, then run the whole test suite (SQLite and PostgreSQL)
-	$(BIN)/pytest $(PYTEST_ARGS)
+PYTEST_JOBS ?= 2
+
+test: install tools  ## install, then run the whole test suite (SQLite and PostgreSQL), one process per core
+	$(BIN)/pytest -n $(PYTEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

@@ -2,7 +2,7 @@
 the OpenAPI schema allows a client to send, with or without a valid credential, the hub never answers
 with a server error.
 
-Each operation gets 15 generated requests per caller in the suite; a deeper run sets
+Each operation gets 10 generated requests per caller in the suite; a deeper run sets
 LIENTHONG_FUZZ_EXAMPLES, e.g. `LIENTHONG_FUZZ_EXAMPLES=300 .venv/bin/pytest tests/test_api_fuzz.py`."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from app.kit.db import Base, Database
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("LIENTHONG_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("LIENTHONG_FUZZ_EXAMPLES", "10"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
