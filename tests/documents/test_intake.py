@@ -14,6 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from lxml import etree
 from sqlalchemy import event, text
+from sqlalchemy.engine.interfaces import CacheStats
 from support.hub import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
 
 from app.auth.service import create_credential
@@ -246,6 +247,9 @@ def without_states(receipt: dict[str, Any]) -> dict[str, Any]:
     return {**receipt, "deliveries": [{**d, "state": None} for d in receipt["deliveries"]]}
 
 
+STORED = ["payloads", "documents", "deliveries", "delivery_events", "exchange_log"]  # by the store
+
+
 async def test_the_store_is_one_statement_on_postgresql_one_transaction_on_sqlite(hub: Hub) -> None:
     """On PostgreSQL the whole store (payloads, document, deliveries, events, log) is one statement
     in autocommit: one round trip, no BEGIN/COMMIT. SQLite has no data-modifying CTEs: there it is
@@ -263,7 +267,7 @@ async def test_the_store_is_one_statement_on_postgresql_one_transaction_on_sqlit
         event.remove(engine, "before_cursor_execute", seen)
     storing = next(connection for connection, s in statements if "INSERT INTO payloads" in s)
     mine = [s for connection, s in statements if connection is storing]
-    tables = ["payloads", "documents", "deliveries", "delivery_events", "exchange_log"]
+    tables = STORED
     if hub.database.is_postgres:
         assert mine == [next(s for s in mine if "INSERT INTO payloads" in s)]
         assert all(f"INSERT INTO {table} " in mine[0] for table in tables)
@@ -271,6 +275,26 @@ async def test_the_store_is_one_statement_on_postgresql_one_transaction_on_sqlit
         began = mine.index("BEGIN IMMEDIATE")
         assert [s.split()[2] for s in mine[began + 1 : began + 6]] == tables
         assert mine[began + 1 :] == [s for s in mine[began + 1 :] if s.startswith("INSERT INTO")]
+
+
+async def test_the_store_is_compiled_once_and_reused_for_the_next_document(hub: Hub) -> None:
+    """The second document with as many recipients reuses the store's compiled statements (a
+    statement SQLAlchemy cannot cache is compiled for every document: a fifth of the gateway's CPU)."""
+    hits: list[tuple[str, bool]] = []
+
+    def seen(_c: object, _cursor: object, statement: str, _p: object, context: Any, _m: object) -> None:
+        into = [table for table in STORED if f"INSERT INTO {table} " in statement]
+        if into:
+            hits.append((",".join(into), context.cache_hit is CacheStats.CACHE_HIT))
+
+    engine = hub.app.state.database.engine.sync_engine
+    assert (await hub.submit(document())).status_code == 201
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert (await hub.submit(document())).status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert hits and all(hit for _, hit in hits), hits
 
 
 async def test_concurrent_submissions_race_safely(hub: Hub) -> None:
