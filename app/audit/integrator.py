@@ -70,8 +70,8 @@ async def pending_entries(
     if session.get_bind().dialect.name == "postgresql":
         # Planned for the floor it is given: the generic plan PostgreSQL switches a prepared
         # statement to cannot know that `id > floor` is the last thousand entries, and anti-joins
-        # the whole log with every leaf (160 ms a round with 100,000 entries: the largest part of
-        # PostgreSQL's CPU per document at 50 documents/s).
+        # the whole log with every leaf (159 ms a round within a 30-s benchmark at 50 documents/s:
+        # the largest single part of PostgreSQL's time, bench/README.md).
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows = await session.execute(
         select(table).where(table.c.id > floor, ~integrated).order_by(table.c.id).limit(limit)
