@@ -182,7 +182,7 @@ class Database:
         tables = [(table, [_with_defaults(table, row) for row in rows]) for table, rows in tables]
         statement = _insert_all(tuple((table, tuple(tuple(row) for row in rows)) for table, rows in tables))
         parameters = {
-            f"{table.name}_{number}_{column}": value
+            _parameter(table, number, column): value
             for table, rows in tables
             for number, row in enumerate(rows)
             for column, value in row.items()
@@ -211,10 +211,15 @@ def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return {**row, **missing}
 
 
+def _parameter(table: Table, number: int, column: str) -> str:
+    """The name of the parameter of `_insert_all` for a column of one of a table's rows."""
+    return f"{table.name}_{number}_{column}"
+
+
 @functools.lru_cache(maxsize=256)
 def _insert_all(shape: tuple[tuple[Table, tuple[tuple[str, ...], ...]], ...]) -> Select[Any]:
     """`write_at_once`'s statement for rows of this shape (each table's rows and their columns):
-    one single-row INSERT per row, each a CTE, with parameters named table_row_column. SQLAlchemy
+    one single-row INSERT per row, each a CTE, with parameters named by `_parameter`. SQLAlchemy
     gives a multi-row INSERT no cache key, so one per table was compiled again for every document (a
     fifth of the gateway's CPU at 50 documents/s); this one is compiled once per shape."""
     return select(literal(1)).add_cte(
@@ -222,7 +227,7 @@ def _insert_all(shape: tuple[tuple[Table, tuple[tuple[str, ...], ...]], ...]) ->
             insert(table)
             .values(
                 {
-                    column: bindparam(f"{table.name}_{number}_{column}", type_=table.c[column].type)
+                    column: bindparam(_parameter(table, number, column), type_=table.c[column].type)
                     for column in columns
                 }
             )

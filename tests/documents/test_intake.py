@@ -267,13 +267,12 @@ async def test_the_store_is_one_statement_on_postgresql_one_transaction_on_sqlit
         event.remove(engine, "before_cursor_execute", seen)
     storing = next(connection for connection, s in statements if "INSERT INTO payloads" in s)
     mine = [s for connection, s in statements if connection is storing]
-    tables = STORED
     if hub.database.is_postgres:
         assert mine == [next(s for s in mine if "INSERT INTO payloads" in s)]
-        assert all(f"INSERT INTO {table} " in mine[0] for table in tables)
+        assert all(f"INSERT INTO {table} " in mine[0] for table in STORED)
     else:
         began = mine.index("BEGIN IMMEDIATE")
-        assert [s.split()[2] for s in mine[began + 1 : began + 6]] == tables
+        assert [s.split()[2] for s in mine[began + 1 : began + 6]] == STORED
         assert mine[began + 1 :] == [s for s in mine[began + 1 :] if s.startswith("INSERT INTO")]
 
 
