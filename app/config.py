@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     batch_window_seconds: float = Field(
         default=0.025,
         ge=0,
-        description="how long the relay and the workers wait to gather a batch once work arrives: "
-        "fewer, larger transactions under load for that much more latency",
+        description="the longest the relay and the workers wait to gather a batch once work arrives: "
+        "under load, fewer and larger transactions; after a quiet spell, a lone document goes at once",
     )
     broker_delivery_limit: int = Field(
         default=5, ge=1, description="redeliveries after crashes before a message is dead-lettered"

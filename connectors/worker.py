@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,10 +51,12 @@ from connectors.qlvb_push import QlvbPushConnector
 log = logging.getLogger(__name__)
 
 BATCH = 64
+QUIET_SHARE_OF_WINDOW = 0.1
 DATABASE_RETRY_SECONDS = 1.0
 # An attempt must end (with an outcome or as a timeout) well before its lease runs out, so that the
 # outcome is recorded before the relay hands the delivery to another worker.
 ATTEMPT_SHARE_OF_LEASE = 0.8
+T = TypeVar("T")
 SUPERSEDED = "superseded"  # an attempt whose delivery another attempt had moved on before it ended
 
 
@@ -74,6 +76,29 @@ def build_connectors(settings: Settings, names: Sequence[str] | None = None) -> 
         else:
             connectors[name] = NationalAxisConnector(axis_client(settings))
     return connectors
+
+
+async def next_batch(inbox: asyncio.Queue[T], *, limit: int, window: float) -> list[T]:
+    """Wait for a message, then take the ones that follow it back to back (those of one relay
+    batch): the batch closes when they stop (a pause of a tenth of the window), when the window is
+    over or at `limit`, whichever comes first. Under load it fills; a lone document is not held for
+    the whole window."""
+    loop = asyncio.get_running_loop()
+    batch = [await inbox.get()]
+    deadline = loop.time() + window
+    while len(batch) < limit:
+        if not inbox.empty():
+            batch.append(inbox.get_nowait())
+            continue
+        remaining = min(deadline - loop.time(), window * QUIET_SHARE_OF_WINDOW)
+        if remaining <= 0:
+            break
+        try:
+            async with asyncio.timeout(remaining):
+                batch.append(await inbox.get())
+        except TimeoutError:
+            break
+    return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,22 +144,8 @@ class Worker:
         self._inbox.put_nowait(message)
 
     async def _batches(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._inbox.get()]
-            deadline = loop.time() + self.settings.batch_window_seconds
-            while len(batch) < BATCH:
-                if not self._inbox.empty():
-                    batch.append(self._inbox.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        batch.append(await self._inbox.get())
-                except TimeoutError:
-                    break
+            batch = await next_batch(self._inbox, limit=BATCH, window=self.settings.batch_window_seconds)
             try:
                 await self.process(batch)
             except Exception:

@@ -4,8 +4,8 @@ selection is also the sweeper: nothing a worker should have has to wait for a re
 Where it runs: with RabbitMQ, in every `lienthong worker` (so the gateway's event loop only takes
 documents in); on the embedded default, in the gateway beside the in-process dispatcher.
 
-Woken when something becomes due (after the batch window, so that the intakes of that moment go in
-one batch): on PostgreSQL by the database itself, which sends `NOTIFY lienthong_due` when a
+Woken when something becomes due (at most one batch per batch window, so that under load the
+intakes of that moment go in one batch, and at once after a quiet spell): on PostgreSQL by the database itself, which sends `NOTIFY lienthong_due` when a
 transaction that added deliveries or lifted a pause commits (the triggers of migration
 d4e5f6a7b8c9; `listen_for_due` turns them into wake-ups); on the embedded default by the intake in
 the same process. Otherwise every second, for retries whose time has come, leases that ran out, and
@@ -65,6 +65,7 @@ class Relay:
         self.pickup_alert = None if pickup_alert_seconds is None else timedelta(seconds=pickup_alert_seconds)
         self.pace = Rounds()
         self._pickups_swept = float("-inf")
+        self._batch_started = float("-inf")
 
     def wake(self) -> None:
         """Something became due (an intake committed): relay now rather than at the next poll."""
@@ -118,12 +119,21 @@ class Relay:
                     wait = min(LONGEST_WAIT_SECONDS, wait * 2)
                     continue
                 if not more and await self.pace.wait(POLL_SECONDS):
-                    # Woken by an intake: let the intakes arriving in the next moment join this batch.
-                    await asyncio.sleep(self.batch_window)
+                    await asyncio.sleep(self._rest_of_window())
+
+    def _rest_of_window(self) -> float:
+        """How long a wake-up waits: at most one batch per batch window. Woken right after a batch,
+        the relay waits out the rest of the window, so that the intakes of that moment go in one
+        batch under load; woken after a quiet spell, it goes at once, so a lone document does not
+        wait for company that is not coming."""
+        return max(0.0, self._batch_started + self.batch_window - time.monotonic())
 
     async def _round(self) -> bool:
         """A batch, and the pickup sweep when it is due; True if more may be waiting already."""
+        started = time.monotonic()
         due, confirmed = await self.relay_once()
+        if due:
+            self._batch_started = started
         if time.monotonic() - self._pickups_swept >= SWEEP_PICKUPS_SECONDS:
             await self.sweep_pickups()
             self._pickups_swept = time.monotonic()
