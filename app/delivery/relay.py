@@ -4,11 +4,11 @@ selection is also the sweeper: nothing a worker should have has to wait for a re
 Where it runs: with RabbitMQ, in every `lienthong worker` (so the gateway's event loop only takes
 documents in); on the embedded default, in the gateway beside the in-process dispatcher.
 
-Woken when something becomes due (at most one batch per batch window, so that under load the
-intakes of that moment go in one batch, and at once after a quiet spell): on PostgreSQL by the database itself, which sends `NOTIFY lienthong_due` when a
-transaction that added deliveries or lifted a pause commits (the triggers of migration
-d4e5f6a7b8c9; `listen_for_due` turns them into wake-ups); on the embedded default by the intake in
-the same process. Otherwise every second, for retries whose time has come, leases that ran out, and
+Woken when something becomes due: on PostgreSQL by the database itself, which sends `NOTIFY
+lienthong_due` when a transaction that added deliveries or lifted a pause commits (the triggers of
+migration d4e5f6a7b8c9; `listen_for_due` turns them into wake-ups); on the embedded default by the
+intake in the same process. It hands out at most one batch per batch window, so that under load the
+intakes of that moment go in one batch, and at once after a quiet spell. Otherwise every second, for retries whose time has come, leases that ran out, and
 deliveries the broker was handed but no worker claimed within `delivery_unclaimed_seconds` (a purged
 queue, a reset broker, a lost dead letter) — see `due_query`. Every `SWEEP_PICKUPS_SECONDS` it also
 flags inbox deliveries not picked up in time.
