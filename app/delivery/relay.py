@@ -8,10 +8,12 @@ Woken when something becomes due: on PostgreSQL by the database itself, which se
 lienthong_due` when a transaction that added deliveries or lifted a pause commits (the triggers of
 migration d4e5f6a7b8c9; `listen_for_due` turns them into wake-ups); on the embedded default by the
 intake in the same process. It hands out at most one batch per batch window, so that under load the
-intakes of that moment go in one batch, and at once after a quiet spell. Otherwise every second, for retries whose time has come, leases that ran out, and
-deliveries the broker was handed but no worker claimed within `delivery_unclaimed_seconds` (a purged
-queue, a reset broker, a lost dead letter) — see `due_query`. Every `SWEEP_PICKUPS_SECONDS` it also
-flags inbox deliveries not picked up in time.
+intakes of that moment go in one batch, and at once after a quiet spell.
+
+Otherwise every second, for retries whose time has come, leases that ran out, and deliveries the
+broker was handed but no worker claimed within `delivery_unclaimed_seconds` (a purged queue, a reset
+broker, a lost dead letter) — see `due_query`. Every `SWEEP_PICKUPS_SECONDS` it also flags inbox
+deliveries not picked up in time.
 
 Several relays may run at once (one per worker); on PostgreSQL they skip each other's rows, so each
 row is published by one of them. A broker that is down leaves the rows due: intake keeps answering,
