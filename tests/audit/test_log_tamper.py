@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from support.audit import as_attacker, fill, integrate, integrator, verify
 
+from app.audit import integrator as integrator_module
 from app.audit import merkle
 from app.audit.canonical import canonical_bytes
 from app.audit.keys import log_verifier_key
@@ -206,3 +207,24 @@ async def test_an_entry_with_its_proof_status(logged: Database, settings: Settin
     async with logged.reading() as session:
         changed = await entry_with_proof(session, LogSource.EXCHANGE, 5)
     assert not changed.verified
+
+
+async def test_an_entry_that_commits_after_higher_ids_were_integrated_is_still_taken(
+    logged: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids are handed out before commit: an entry may commit after later ids were integrated. A round
+    # looks LOOKBACK ids behind the highest leaf; further back, only the periodic sweep looks.
+    monkeypatch.setattr(integrator_module, "LOOKBACK", 5)
+    async with logged.reading() as session:
+        highest = int(await session.scalar(select(func.max(ExchangeLogEntry.id))) or 0)
+    late = [highest - 20, highest - 3]  # beyond the lookback, and within it
+    async with as_attacker(logged) as session:  # as if their transactions had not committed yet
+        await session.execute(
+            text("DELETE FROM log_leaves WHERE source = 'exchange_log' AND entry_id IN (:a, :b)"),
+            {"a": late[0], "b": late[1]},
+        )
+    async with logged.transaction() as session:
+        near = await integrator_module.pending_entries(session, LogSource.EXCHANGE, limit=100, sweep=False)
+        swept = await integrator_module.pending_entries(session, LogSource.EXCHANGE, limit=100, sweep=True)
+    assert [entry["id"] for entry in near] == late[1:]
+    assert [entry["id"] for entry in swept] == late
