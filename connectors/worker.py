@@ -263,7 +263,8 @@ class Worker:
                 interrupted = [c.delivery_id for c in changes if c.from_state is DeliveryState.SENDING]
                 if interrupted:
                     await _close_open_attempts(session, interrupted, at=now, outcome="interrupted")
-                applied = await apply_changes(session, changes, at=now)
+                locked = {id_: (DeliveryState(row.state), row.attempt_count) for id_, row in rows.items()}
+                applied = await apply_changes(session, changes, at=now, locked=locked)
                 if applied.lost:  # the rows are locked since `_load`: only a bug elsewhere gets here
                     gone = {lost.change.delivery_id for lost in applied.lost}
                     drop += [item[0] for item in pending if item[1].id in gone]

@@ -12,7 +12,7 @@ change is *lost*, returned to it instead of written, and nothing moves backwards
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -71,29 +71,26 @@ class Applied:
     lost: list[Lost] = field(default_factory=list)
 
 
-async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at: datetime) -> Applied:
+async def apply_changes(
+    session: AsyncSession,
+    changes: Sequence[Change],
+    *,
+    at: datetime,
+    locked: Mapping[str, tuple[DeliveryState, int]] | None = None,
+) -> Applied:
     """Write a batch of state changes (one per delivery), their events and their log entries, each
     only if its delivery is still where the change expects it. Raises IllegalTransition (nothing
     written) if any change is not allowed by the state machine; returns the changes written and the
-    ones lost."""
+    ones lost.
+
+    `locked`: the deliveries' state and attempt count, when the caller has already read them with
+    their rows locked in this transaction (the worker's claim); otherwise they are read and locked
+    here."""
     if not changes:
         return Applied()
     for change in changes:
         states.check(change.from_state, change.to_state, delivery_id=change.delivery_id)
-    deliveries = table_of(Delivery)
-    # Read and lock the rows first (PostgreSQL: FOR UPDATE, in id order so that two batches never
-    # wait for each other; SQLite: the write transaction is already exclusive), so the comparison
-    # and the write cannot be separated by another writer.
-    current_query = (
-        select(deliveries.c.id, deliveries.c.state, deliveries.c.attempt_count)
-        .where(deliveries.c.id.in_([c.delivery_id for c in changes]))
-        .order_by(deliveries.c.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        current_query = current_query.with_for_update()
-    current = {
-        row.id: (DeliveryState(row.state), row.attempt_count) for row in await session.execute(current_query)
-    }
+    current = locked if locked is not None else await _lock(session, [c.delivery_id for c in changes])
     written: list[Change] = []
     lost: list[Lost] = []
     for change in changes:
@@ -104,6 +101,7 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
             lost.append(Lost(change, state, attempts))
     if not written:
         return Applied(written, lost)
+    deliveries = table_of(Delivery)
     await session.execute(
         update(deliveries)
         .where(
@@ -166,6 +164,22 @@ async def apply_changes(session: AsyncSession, changes: Sequence[Change], *, at:
         ),
     )
     return Applied(written, lost)
+
+
+async def _lock(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[DeliveryState, int]]:
+    """The deliveries' state and attempt count, their rows locked until the transaction ends
+    (PostgreSQL: FOR UPDATE, in id order so that two batches never wait for each other; SQLite: the
+    write transaction is already exclusive), so a comparison and the write that follows cannot be
+    separated by another writer."""
+    deliveries = table_of(Delivery)
+    query = (
+        select(deliveries.c.id, deliveries.c.state, deliveries.c.attempt_count)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.id: (DeliveryState(row.state), row.attempt_count) for row in await session.execute(query)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,14 +25,21 @@ async def test_a_pause_longer_than_a_tenth_of_the_window_closes_the_batch() -> N
     assert await next_batch(inbox, limit=64, window=1.0) == [2]
 
 
-async def test_messages_that_keep_coming_are_cut_at_the_window_or_the_limit() -> None:
+async def test_messages_that_keep_coming_are_cut_at_the_window() -> None:
     inbox: asyncio.Queue[int] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    for number in range(1, 40):  # one every 20 ms, closer than the pause that would close the batch
-        loop.call_later(number * 0.02, inbox.put_nowait, number)
+    # One every 10 ms for 2 s: far closer than the 0.1-s pause that would close the batch.
+    arrivals = [loop.call_later(number * 0.01, inbox.put_nowait, number) for number in range(1, 200)]
     inbox.put_nowait(0)
-    batch = await next_batch(inbox, limit=64, window=0.3)
-    assert batch == list(range(len(batch))) and 5 <= len(batch) < 40
+    batch = await next_batch(inbox, limit=1000, window=1.0)
+    for arrival in arrivals:
+        arrival.cancel()
+    assert batch == list(range(len(batch))) and 20 <= len(batch) < 200
+
+
+async def test_a_batch_stops_at_the_limit() -> None:
+    inbox: asyncio.Queue[int] = asyncio.Queue()
     for number in range(100):
-        inbox.put_nowait(100 + number)
-    assert len(await next_batch(inbox, limit=64, window=0.3)) == 64
+        inbox.put_nowait(number)
+    assert await next_batch(inbox, limit=64, window=10) == list(range(64))
+    assert await next_batch(inbox, limit=64, window=0.1) == list(range(64, 100))
