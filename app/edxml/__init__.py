@@ -20,7 +20,14 @@ from app.edxml.model import (
     StatusMessage,
     TraceHeader,
 )
-from app.edxml.parser import hardened_parser, parse_xml, read_document, read_message, read_status
+from app.edxml.parser import (
+    hardened_parser,
+    parse_xml,
+    read_document,
+    read_document_tree,
+    read_message,
+    read_status,
+)
 from app.edxml.rules import is_valid_agency_code
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "is_valid_agency_code",
     "parse_xml",
     "read_document",
+    "read_document_tree",
     "read_message",
     "read_status",
 ]

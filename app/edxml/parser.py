@@ -128,6 +128,12 @@ def read_message(data: bytes, *, today: date | None = None) -> EdxmlDocument | S
 def read_document(data: bytes, *, today: date | None = None) -> EdxmlDocument:
     """A document message (gói tin văn bản); a status message is refused with a pointer to where
     it belongs."""
+    return read_document_tree(data, today=today)[0]
+
+
+def read_document_tree(data: bytes, *, today: date | None = None) -> tuple[EdxmlDocument, etree._Element]:
+    """`read_document`, and the tree it was read from, unchanged: the intake seals that tree rather
+    than parsing the bytes a second time."""
     root = _edxml_root(data)
     status = extract.status_element(root)
     if status is not None:
@@ -141,7 +147,7 @@ def read_document(data: bytes, *, today: date | None = None) -> EdxmlDocument:
                 )
             ],
         )
-    return _document(root, today or vietnam_today())
+    return _document(root, today or vietnam_today()), root
 
 
 def read_status(data: bytes, *, today: date | None = None) -> StatusMessage:

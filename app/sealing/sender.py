@@ -138,6 +138,39 @@ _REFUSALS = {
 }
 
 
+def judge(
+    body: bytes,
+    kind: SignatureKind,
+    certificates: Sequence[x509.Certificate],
+    policy: SignaturePolicy,
+    *,
+    who: str,
+    from_axis: bool,
+    at: datetime,
+) -> SenderSignatureCheck:
+    """The author's signature (`who`: "sender" or "reporter") against its agency's policy; raises
+    InvalidDocument when it does not satisfy the hub. A message signed outside the province by an
+    agency that registered no certificate here is kept and not judged. Verifying a signature costs
+    CPU (`needs_verifying`): run it in a worker thread then."""
+    if needs_verifying(kind, certificates, from_axis=from_axis):
+        signature = verify_sender_signature(body, certificates, now=at)
+    elif kind is SignatureKind.ABSENT:
+        signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
+    else:
+        reason = f"came through the national axis; no certificate of the {who} is registered"
+        signature = SenderSignatureCheck(kind, None, reason)
+    if problem := check_policy(signature, policy):
+        raise InvalidDocument(_REFUSALS[who], [problem])
+    return signature
+
+
+def needs_verifying(
+    kind: SignatureKind, certificates: Sequence[x509.Certificate], *, from_axis: bool
+) -> bool:
+    """Whether `judge` will verify a signature (CPU) rather than only read the policy."""
+    return kind is not SignatureKind.ABSENT and not (from_axis and not certificates)
+
+
 def judge_and_seal(
     body: bytes,
     kind: SignatureKind,
@@ -150,16 +183,6 @@ def judge_and_seal(
     hub_code: str,
     at: datetime,
 ) -> tuple[SenderSignatureCheck, bytes]:
-    """The author's signature (`who`: "sender" or "reporter") against its agency's policy, then the
-    hub's seal: one step, run in a worker thread. A message signed outside the province by an agency
-    that registered no certificate here is kept and not judged."""
-    if kind is SignatureKind.ABSENT:
-        signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
-    elif from_axis and not certificates:
-        reason = f"came through the national axis; no certificate of the {who} is registered"
-        signature = SenderSignatureCheck(kind, None, reason)
-    else:
-        signature = verify_sender_signature(body, certificates, now=at)
-    if problem := check_policy(signature, policy):
-        raise InvalidDocument(_REFUSALS[who], [problem])
+    """`judge`, then the hub's seal: one step, run in a worker thread."""
+    signature = judge(body, kind, certificates, policy, who=who, from_axis=from_axis, at=at)
     return signature, sealer.seal(body, hub_code=hub_code, at=at)
