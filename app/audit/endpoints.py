@@ -47,7 +47,7 @@ class ConsistencyOut(BaseModel):
     model_config = {"populate_by_name": True, "alias_generator": lambda name: name.rstrip("_")}
 
 
-def entry_filter(
+async def entry_filter(
     log: LogSource = LogSource.EXCHANGE,
     since: datetime | None = None,
     until: datetime | None = None,

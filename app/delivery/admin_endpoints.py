@@ -44,7 +44,7 @@ def _invalid(error: ValidationError) -> BadRequest:
     )
 
 
-def delivery_filter(
+async def delivery_filter(
     state: DeliveryState | None = None,
     connector: Annotated[str | None, Query(max_length=40)] = None,
     sender: Annotated[

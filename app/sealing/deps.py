@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from app.sealing.seal import Sealer
 
 
-def get_sealer(request: Request) -> Sealer:
+async def get_sealer(request: Request) -> Sealer:
     sealer: Sealer = request.app.state.sealer
     return sealer
 
