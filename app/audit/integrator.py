@@ -50,10 +50,8 @@ SOURCES: dict[LogSource, Table] = {
 }
 
 
-async def pending_entries(
-    session: AsyncSession, source: LogSource, *, limit: int, sweep: bool
-) -> list[dict[str, Any]]:
-    """Entries of one log that have no leaf yet, oldest id first."""
+async def pending_ids(session: AsyncSession, source: LogSource, *, limit: int, sweep: bool) -> list[int]:
+    """The ids of one log's entries that have no leaf yet, lowest first."""
     table = SOURCES[source]
     leaves = table_of(LogLeaf)
     floor = -1
@@ -62,20 +60,34 @@ async def pending_entries(
             select(func.max(leaves.c.entry_id)).where(leaves.c.source == source.value)
         )
         floor = -1 if highest is None else int(highest) - LOOKBACK
-    # A set difference, not an anti-join: planned on statistics taken while the log was small, the
-    # anti-join became a nested loop over both ranges (a median 69 ms a call, 2.0 s of a 30-s run at
-    # 160 documents/s); EXCEPT is hashed or sorted, linear whatever the estimates.
-    pending = select(table.c.id).where(table.c.id > floor).except_(
-        select(leaves.c.entry_id).where(leaves.c.source == source.value, leaves.c.entry_id > floor)
-    )
     if session.get_bind().dialect.name == "postgresql":
         # Planned for the floor it is given: the generic plan PostgreSQL switches a prepared
         # statement to cannot know that `id > floor` is the last thousand entries, and reads the
         # whole log (159 ms a round within a 30-s benchmark at 50 documents/s, bench/README.md).
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows = await session.execute(
-        select(table).where(table.c.id > floor, table.c.id.in_(pending)).order_by(table.c.id).limit(limit)
+    # A set difference of ids alone, not an anti-join nor a join back to the entries: planned on
+    # statistics taken while the log was small, or for a LIMIT of 1, those became nested loops over
+    # both ranges (50-69 ms a call at 160 documents/s); EXCEPT is hashed or sorted, linear whatever
+    # the estimates.
+    pending = (
+        select(table.c.id)
+        .where(table.c.id > floor)
+        .except_(select(leaves.c.entry_id).where(leaves.c.source == source.value, leaves.c.entry_id > floor))
+        .order_by(table.c.id)
+        .limit(limit)
     )
+    return list(await session.scalars(pending))
+
+
+async def pending_entries(
+    session: AsyncSession, source: LogSource, *, limit: int, sweep: bool
+) -> list[dict[str, Any]]:
+    """Entries of one log that have no leaf yet, oldest id first."""
+    ids = await pending_ids(session, source, limit=limit, sweep=sweep)
+    if not ids:
+        return []
+    table = SOURCES[source]
+    rows = await session.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
     return [dict(row._mapping) for row in rows]
 
 
@@ -185,7 +197,7 @@ class Integrator:
     async def _anything_pending(self, *, sweep: bool) -> bool:
         async with self.database.reading() as session:
             for source in SOURCES:
-                if await pending_entries(session, source, limit=1, sweep=sweep):
+                if await pending_ids(session, source, limit=1, sweep=sweep):
                     return True
         return False
 
