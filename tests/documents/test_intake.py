@@ -16,6 +16,7 @@ from lxml import etree
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import CacheStats
 from support.hub import OTHER, RECIPIENT, SAMPLES, SENDER, Hub
+from support.receiver import until
 
 from app.auth.service import create_credential
 from app.bootstrap import prepare
@@ -301,6 +302,12 @@ async def test_the_store_is_compiled_once_and_reused_for_the_next_document(hub: 
 
     engine = hub.app.state.database.engine.sync_engine
     assert (await hub.submit(document())).status_code == 201
+    # The workers' own first statements (their claim writes events and log entries too) are compiled
+    # once the first document's deliveries are handed to their inboxes: let that happen first.
+    async def handed_over() -> bool:
+        return await hub.scalar("SELECT count(*) FROM deliveries WHERE state IN ('queued', 'sending')") == 0
+
+    await until(handed_over)
     event.listen(engine, "before_cursor_execute", seen)
     try:
         assert (await hub.submit(document())).status_code == 201
