@@ -4,8 +4,7 @@ queued delivery per recipient.
 The steps, in the order a document meets them:
 
 1. read: hardened parse, schema, the format's own rules (`app.edxml`), all problems at once; then
-   seal the tree just read: append the hub's TraceHeader and sign (`app.sealing`). Sealing before
-   the checks below costs a refused document a seal, and saves every accepted one a second parse;
+   seal the tree just read: append the hub's TraceHeader and sign (`app.sealing`, `read_and_seal`);
 2. identify: the sender must be the agency of the credential;
 3. check against the hub's state: the directory (known, active agencies), the document a
    revoke/update/replace acts on, a route for every recipient;
@@ -20,14 +19,14 @@ thread so the event loop keeps serving.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
+from lxml import etree
 from sqlalchemy import Table, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,12 +60,14 @@ from app.models import (
 )
 from app.routing.service import RouteDecision, decide, is_local, load_rules
 from app.sealing.seal import Sealer
-from app.sealing.sender import SenderSignatureCheck, judge, needs_verifying
+from app.sealing.sender import SenderSignatureCheck, judged
 from app.sealing.service import agency_certificates
 
 #: Stored as the sender's signature kind of a document that came through the national axis signed by
 #: an agency whose certificate is not registered here: kept as it is, not verified.
 UNVERIFIED_FROM_AXIS = "xmldsig-unverified"
+
+M = TypeVar("M")  # what a reader makes of a message: a document or a status message
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +143,27 @@ async def submit_document(
     asked up front: the store's unique indexes say it, races included, so the common case costs no
     lookup. A replay is answered as it was the first time, even if checking it again now would fail."""
     document, message = await off_loop(
-        _read_and_seal, body, sealer, hub_code=hub_code, at=utcnow(), today=vietnam_now().date()
+        read_and_seal,
+        read_document_tree,
+        body,
+        sealer,
+        hub_code=hub_code,
+        at=utcnow(),
+        today=vietnam_now().date(),
     )
     submitter.check_sender(document.sender)
     try:
         async with database.reading() as session:
             checked = await _check_against_hub(session, document, submitter, database.changes)
-        signature = await _judged(body, document, checked, submitter, at=message.at)
+        signature = await judged(
+            body,
+            document.signature,
+            checked.sender_certificates,
+            checked.sender_policy,
+            who="sender",
+            from_axis=submitter.from_axis,
+            at=message.at,
+        )
     except HubError:
         replay, _ = await _earlier_documents(database, message.digest, document)
         if replay is None:
@@ -165,34 +180,23 @@ async def submit_document(
         raise
 
 
-def _read_and_seal(
-    body: bytes, sealer: Sealer, *, hub_code: str, at: datetime, today: date
-) -> tuple[EdxmlDocument, SealedMessage]:
-    """Step 1 in one worker thread, on one parse: read, then seal the same tree (hashing 50 MB alone
-    takes a tenth of a second, so the digests are made here too)."""
-    document, root = read_document_tree(body, today=today)
+def read_and_seal(
+    read: Callable[..., tuple[M, etree._Element]],
+    body: bytes,
+    sealer: Sealer,
+    *,
+    hub_code: str,
+    at: datetime,
+    today: date,
+) -> tuple[M, SealedMessage]:
+    """Read a message with `read` (`read_document_tree` or `read_status_tree`) and seal the tree it
+    built: one parse, in one worker thread, with the digests (hashing 50 MB alone takes a tenth of a
+    second). Sealing before the checks against the hub costs a refused message a seal, and saves
+    every accepted one a second parse."""
+    message, root = read(body, today=today)
     sealed = sealer.seal_tree(root, hub_code=hub_code, at=at)
     digests = hashlib.sha256(body).hexdigest(), hashlib.sha256(sealed).hexdigest()
-    return document, SealedMessage(body, digests[0], sealed, digests[1], sealer.key_id, at)
-
-
-async def _judged(
-    body: bytes, document: EdxmlDocument, checked: _Checked, submitter: Submitter, *, at: datetime
-) -> SenderSignatureCheck:
-    """Step 4, in a worker thread when there is a signature to verify."""
-    step = functools.partial(
-        judge,
-        body,
-        document.signature,
-        checked.sender_certificates,
-        checked.sender_policy,
-        who="sender",
-        from_axis=submitter.from_axis,
-        at=at,
-    )
-    if needs_verifying(document.signature, checked.sender_certificates, from_axis=submitter.from_axis):
-        return await off_loop(step)
-    return step()
+    return message, SealedMessage(body, digests[0], sealed, digests[1], sealer.key_id, at)
 
 
 async def _check_against_hub(

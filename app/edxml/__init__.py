@@ -27,6 +27,7 @@ from app.edxml.parser import (
     read_document_tree,
     read_message,
     read_status,
+    read_status_tree,
 )
 from app.edxml.rules import is_valid_agency_code
 
@@ -58,4 +59,5 @@ __all__ = [
     "read_document_tree",
     "read_message",
     "read_status",
+    "read_status_tree",
 ]

@@ -153,6 +153,11 @@ def read_document_tree(data: bytes, *, today: date | None = None) -> tuple[Edxml
 def read_status(data: bytes, *, today: date | None = None) -> StatusMessage:
     """A status message (gói tin trạng thái); a document is refused with a pointer to where it
     belongs. `today` as for read_message, for the date of the document the status is about."""
+    return read_status_tree(data, today=today)[0]
+
+
+def read_status_tree(data: bytes, *, today: date | None = None) -> tuple[StatusMessage, etree._Element]:
+    """`read_status`, and the tree it was read from, unchanged (see `read_document_tree`)."""
     root = _edxml_root(data)
     if extract.status_element(root) is None:
         raise InvalidDocument(
@@ -165,7 +170,7 @@ def read_status(data: bytes, *, today: date | None = None) -> StatusMessage:
                 )
             ],
         )
-    return _status(root, today or vietnam_today())
+    return _status(root, today or vietnam_today()), root
 
 
 def _document(root: etree._Element, today: date) -> EdxmlDocument:

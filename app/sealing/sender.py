@@ -22,6 +22,7 @@ from cryptography import x509
 
 from app.edxml.model import SignatureKind
 from app.i18n import N_
+from app.kit.cpu import off_loop
 from app.kit.errors import InvalidDocument, Problem
 from app.models import SignaturePolicy
 from app.sealing.keys import KeyMaterialError, certificate_fingerprint, check_current
@@ -32,7 +33,6 @@ from app.sealing.seal import (
     SHA2_DIGESTS,
     SHA2_SIGNATURE_METHODS,
     SIGNATURE_CONFIG,
-    Sealer,
     UnreadableXML,
     edxml_header,
     failure_reason,
@@ -138,7 +138,7 @@ _REFUSALS = {
 }
 
 
-def judge(
+async def judged(
     body: bytes,
     kind: SignatureKind,
     certificates: Sequence[x509.Certificate],
@@ -150,39 +150,15 @@ def judge(
 ) -> SenderSignatureCheck:
     """The author's signature (`who`: "sender" or "reporter") against its agency's policy; raises
     InvalidDocument when it does not satisfy the hub. A message signed outside the province by an
-    agency that registered no certificate here is kept and not judged. Verifying a signature costs
-    CPU (`needs_verifying`): run it in a worker thread then."""
-    if needs_verifying(kind, certificates, from_axis=from_axis):
-        signature = verify_sender_signature(body, certificates, now=at)
-    elif kind is SignatureKind.ABSENT:
+    agency that registered no certificate here is kept and not judged. A signature to verify is
+    verified in a worker thread; the other cases cost nothing and stay on the loop."""
+    if kind is SignatureKind.ABSENT:
         signature = SenderSignatureCheck(SignatureKind.ABSENT, None, "no signature")
-    else:
+    elif from_axis and not certificates:
         reason = f"came through the national axis; no certificate of the {who} is registered"
         signature = SenderSignatureCheck(kind, None, reason)
+    else:
+        signature = await off_loop(verify_sender_signature, body, certificates, now=at)
     if problem := check_policy(signature, policy):
         raise InvalidDocument(_REFUSALS[who], [problem])
     return signature
-
-
-def needs_verifying(
-    kind: SignatureKind, certificates: Sequence[x509.Certificate], *, from_axis: bool
-) -> bool:
-    """Whether `judge` will verify a signature (CPU) rather than only read the policy."""
-    return kind is not SignatureKind.ABSENT and not (from_axis and not certificates)
-
-
-def judge_and_seal(
-    body: bytes,
-    kind: SignatureKind,
-    certificates: Sequence[x509.Certificate],
-    policy: SignaturePolicy,
-    sealer: Sealer,
-    *,
-    who: str,
-    from_axis: bool,
-    hub_code: str,
-    at: datetime,
-) -> tuple[SenderSignatureCheck, bytes]:
-    """`judge`, then the hub's seal: one step, run in a worker thread."""
-    signature = judge(body, kind, certificates, policy, who=who, from_axis=from_axis, at=at)
-    return signature, sealer.seal(body, hub_code=hub_code, at=at)

@@ -2,10 +2,10 @@
 document (01 đã đến … 06 hoàn thành, 15/16 on a recall or update), or the sender recalls it (13).
 
 The pipeline mirrors the intake of documents (`app.documents.service`), whose steps it shares:
-read (hardened parse, schema, the format's rules), identify (the reporter is the caller), check
-against the hub (the document answered passed through this hub; the reporter is one of its
-recipients, or its sender for 13), verify the reporter's own signature against its registered
-certificates and its signature policy exactly as a document's sender's, seal, then store in one
+read (hardened parse, schema, the format's rules) and seal the tree read, identify (the reporter is
+the caller), check against the hub (the document answered passed through this hub; the reporter is
+one of its recipients, or its sender for 13), verify the reporter's own signature against its
+registered certificates and its signature policy exactly as a document's sender's, then store in one
 transaction: the message, one delivery to each party it concerns (the document's sender; for a
 recall every recipient), and an entry on the timeline of each recipient's delivery. The message
 then travels like any document, locally or to the national axis.
@@ -13,9 +13,7 @@ then travels like any document, locally or to the national axis.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from cryptography import x509
@@ -26,13 +24,20 @@ from sqlalchemy.orm import selectinload
 
 from app.agencies.service import agencies_by_code
 from app.documents.service import (
-    SealedMessage,
     Submitter,
     delivery_receipts,
+    read_and_seal,
     record_replay,
     store_message,
 )
-from app.edxml import STATUS_MEANINGS, BusinessDocType, SignatureKind, StatusCode, StatusMessage, read_status
+from app.edxml import (
+    STATUS_MEANINGS,
+    BusinessDocType,
+    SignatureKind,
+    StatusCode,
+    StatusMessage,
+    read_status_tree,
+)
 from app.edxml.rules import STATUS
 from app.kit.changes import Changes
 from app.kit.clock import utcnow, vietnam_now
@@ -43,7 +48,7 @@ from app.kit.ids import new_id
 from app.models import Agency, Delivery, Document, MessageKind, SignaturePolicy, StatusReport
 from app.routing.service import RouteDecision, decide, is_local, load_rules
 from app.sealing.seal import Sealer
-from app.sealing.sender import judge_and_seal
+from app.sealing.sender import judged
 from app.sealing.service import agency_certificates
 from app.statuses.schemas import StatusReceipt
 
@@ -66,16 +71,21 @@ class _Plan:
     reporter_certificates: tuple[x509.Certificate, ...] = ()
 
 
-def _digest_and_read(body: bytes, *, today: date) -> tuple[str, StatusMessage]:
-    return hashlib.sha256(body).hexdigest(), read_status(body, today=today)
-
-
 async def submit_status(
     database: Database, sealer: Sealer, submitter: Submitter, body: bytes, *, hub_code: str
 ) -> StatusResult:
     """Run the pipeline on one status message. Raises a HubError (4xx) for anything refused."""
-    digest, status = await off_loop(_digest_and_read, body, today=vietnam_now().date())
+    status, message = await off_loop(
+        read_and_seal,
+        read_status_tree,
+        body,
+        sealer,
+        hub_code=hub_code,
+        at=utcnow(),
+        today=vietnam_now().date(),
+    )
     submitter.check_sender(status.reporter)
+    digest, at = message.digest, message.at
 
     async with database.reading() as session:
         earlier = await _earlier(session, digest)
@@ -85,20 +95,15 @@ async def submit_status(
         return StatusResult(_receipt(earlier, status.status_code), created=False)
     assert plan is not None
 
-    at = utcnow()
-    signature, sealed = await off_loop(
-        judge_and_seal,
+    signature = await judged(
         body,
         status.signature,
         plan.reporter_certificates,
         plan.reporter_policy,
-        sealer,
         who="reporter",
         from_axis=submitter.from_axis,
-        hub_code=hub_code,
         at=at,
     )
-    message = SealedMessage(body, digest, sealed, hashlib.sha256(sealed).hexdigest(), sealer.key_id, at)
     original = plan.document
     row: dict[str, Any] = {
         "id": new_id(),
