@@ -26,7 +26,6 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from cryptography import x509
-from lxml import etree
 from sqlalchemy import Table, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +36,14 @@ from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
 from app.auth.service import Principal
 from app.documents.payloads import payload_writes
 from app.documents.schemas import DeliveryReceipt, Receipt, SignatureOutcome
-from app.edxml import BusinessDocType, EdxmlDocument, Organization, SignatureKind, read_document_tree
+from app.edxml import (
+    BusinessDocType,
+    EdxmlDocument,
+    Organization,
+    ParsedTree,
+    SignatureKind,
+    read_document_tree,
+)
 from app.i18n import N_
 from app.kit.changes import Changes
 from app.kit.clock import utcnow, vietnam_now
@@ -181,7 +187,7 @@ async def submit_document(
 
 
 def read_and_seal(
-    read: Callable[..., tuple[M, etree._Element]],
+    read: Callable[..., tuple[M, ParsedTree]],
     body: bytes,
     sealer: Sealer,
     *,
@@ -193,8 +199,8 @@ def read_and_seal(
     built: one parse, in one worker thread, with the digests (hashing 50 MB alone takes a tenth of a
     second). Sealing before the checks against the hub costs a refused message a seal, and saves
     every accepted one a second parse."""
-    message, root = read(body, today=today)
-    sealed = sealer.seal_tree(root, hub_code=hub_code, at=at)
+    message, tree = read(body, today=today)
+    sealed = sealer.seal_tree(tree.root, hub_code=hub_code, at=at, lifted=tree.lifted)
     digests = hashlib.sha256(body).hexdigest(), hashlib.sha256(sealed).hexdigest()
     return message, SealedMessage(body, digests[0], sealed, digests[1], sealer.key_id, at)
 

@@ -21,6 +21,7 @@ from app.edxml.model import (
     TraceHeader,
 )
 from app.edxml.parser import (
+    ParsedTree,
     hardened_parser,
     parse_xml,
     read_document,
@@ -42,6 +43,7 @@ __all__ = [
     "EdxmlDocument",
     "Organ",
     "Organization",
+    "ParsedTree",
     "Reference",
     "SignatureKind",
     "Signer",

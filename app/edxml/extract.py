@@ -17,6 +17,7 @@ from lxml import etree
 
 from app.edxml import rules
 from app.edxml.formats import parse_date
+from app.edxml.lifting import NOTHING_LIFTED, Lifted, text_of
 from app.edxml.model import (
     DSIG_NAMESPACE,
     NAMESPACE,
@@ -81,8 +82,9 @@ class At:
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, lifted: Lifted = NOTHING_LIFTED) -> None:
         self.problems: list[Problem] = []
+        self.lifted = lifted
 
     def one(self, parent: At, *names: str) -> At:
         """The child with one of these names; the first, and a problem for each extra one."""
@@ -136,9 +138,10 @@ def status_element(root: etree._Element) -> etree._Element | None:
     return root.find(f"{_NS}edXMLEnvelope/{_NS}edXMLHeader/{_NS}Status")
 
 
-def document(root: etree._Element) -> tuple[EdxmlDocument, list[Problem]]:
-    """The document message read out of the tree, and what could not be read."""
-    reader = _Reader()
+def document(root: etree._Element, lifted: Lifted = NOTHING_LIFTED) -> tuple[EdxmlDocument, list[Problem]]:
+    """The document message read out of the tree, and what could not be read; `lifted` holds the
+    texts kept out of the tree (`app.edxml.lifting`)."""
+    reader = _Reader(lifted)
     top = At(root, "/edXML")
     envelope = reader.one(top, "edXMLEnvelope")
     header = reader.one(envelope, "edXMLHeader")
@@ -225,7 +228,8 @@ def _reference(reader: _Reader, at: At) -> Reference:
 
 
 def _attachment(reader: _Reader, at: At) -> Attachment:
-    size = _decoded_size(reader.one(at, "ContentTransferEncoded").element)
+    encoded = reader.one(at, "ContentTransferEncoded").element
+    size = 0 if encoded is None else _decoded_size(text_of(encoded, reader.lifted))
     if size is None:
         reader.problems.append(Problem(at.path, "bad-base64", "ContentTransferEncoded is not valid base64"))
     return Attachment(
@@ -238,25 +242,28 @@ def _attachment(reader: _Reader, at: At) -> Attachment:
     )
 
 
-def _decoded_size(element: etree._Element | None) -> int | None:
+def _decoded_size(text: str | memoryview) -> int | None:
     """The size of the attached file, or None when its base64 is broken. The file is decoded to be
     sure of both, a slice at a time, and dropped: the hub forwards the document as it came, and a
     36 MB attachment is never held decoded, nor its base64 a second time."""
-    if element is None:
-        return 0
-    text = "".join(element.itertext())
-    if not text.isascii():
+    if isinstance(text, str) and not text.isascii():
         return None
+
+    def ascii_of(start: int, end: int | None) -> bytes:
+        piece = text[start:end]
+        return (piece.encode("ascii") if isinstance(piece, str) else bytes(piece)).translate(
+            None, _BASE64_WHITESPACE
+        )
+
     size, carry = 0, b""
     for start in range(0, len(text), DECODE_SLICE):
         end = start + DECODE_SLICE
-        piece = carry + text[start:end].encode("ascii").translate(None, _BASE64_WHITESPACE)
+        piece = carry + ascii_of(start, end)
         if end >= len(text) or b"=" in piece:
             # The end of the data (padding comes only there) is decoded in one piece, as the whole
             # text would be, the decoder's leniency about stray padding included.
-            rest = text[end:].encode("ascii").translate(None, _BASE64_WHITESPACE)
             try:
-                return size + len(base64.b64decode(piece + rest, validate=True))
+                return size + len(base64.b64decode(piece + ascii_of(end, None), validate=True))
             except binascii.Error:
                 return None
         whole = max(0, len(piece) - len(piece) % 4 - 4)  # the last quantum waits for what follows

@@ -18,23 +18,30 @@ per element, namespace declarations, and the length of names and attribute value
 count matters because libxml2 computes a path for every schema error (quadratic in siblings);
 attributes and namespace declarations because canonicalisation, which sealing and verifying run, is
 quadratic in them (50,000 attributes on one element cost 4.5 s of sealing, holding the GIL).
+
+Memory: the read functions keep attachments of 1 MiB or more out of the tree (`app.edxml.lifting`),
+so that a 48 MB document is held once, as the body, while it is read and sealed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
+from typing import NamedTuple, TypeVar
 
 from lxml import etree
 
 from app.edxml import extract, rules, schema
 from app.edxml.formats import vietnam_today
+from app.edxml.lifting import NOTHING_LIFTED, Lifted, lift, placed
 from app.edxml.model import NAMESPACE, EdxmlDocument, StatusMessage
 from app.edxml.paths import element_path
 from app.i18n import N_
 from app.kit.errors import InvalidDocument, Problem, UnsupportedMediaType
 
+M = TypeVar("M")
 ROOT = "{" + NAMESPACE + "}edXML"
 MAX_ELEMENTS = 20_000  # ~2,000 recipients with full details; a real message has a few hundred
 MAX_CHILDREN = 2_000  # of any one element
@@ -116,13 +123,23 @@ def _prescan(data: bytes) -> None:
         return
 
 
+class ParsedTree(NamedTuple):
+    """A message's tree, and the long texts kept out of it (`app.edxml.lifting`): whoever reads or
+    writes the tree's attachments takes them from `lifted`."""
+
+    root: etree._Element
+    lifted: Lifted
+
+
 def read_message(data: bytes, *, today: date | None = None) -> EdxmlDocument | StatusMessage:
     """A document or a status message, whichever the bytes carry. `today` (default: today in
     Vietnam) is what a promulgation date may not be after."""
-    root = _edxml_root(data)
-    if extract.status_element(root) is not None:
-        return _status(root, today or vietnam_today())
-    return _document(root, today or vietnam_today())
+    day = today or vietnam_today()
+
+    def either(tree: ParsedTree) -> EdxmlDocument | StatusMessage:
+        return _status(tree, day) if extract.status_element(tree.root) is not None else _document(tree, day)
+
+    return _read(data, either)[0]
 
 
 def read_document(data: bytes, *, today: date | None = None) -> EdxmlDocument:
@@ -131,23 +148,27 @@ def read_document(data: bytes, *, today: date | None = None) -> EdxmlDocument:
     return read_document_tree(data, today=today)[0]
 
 
-def read_document_tree(data: bytes, *, today: date | None = None) -> tuple[EdxmlDocument, etree._Element]:
-    """`read_document`, and the tree it was read from, unchanged: the intake seals that tree rather
-    than parsing the bytes a second time."""
-    root = _edxml_root(data)
-    status = extract.status_element(root)
-    if status is not None:
-        raise InvalidDocument(
-            "this is a status message, not a document",
-            [
-                Problem(
-                    element_path(status),
-                    "status-message-not-document",
-                    "edXMLHeader holds a Status: send status messages to /api/v1/statuses",
-                )
-            ],
-        )
-    return _document(root, today or vietnam_today()), root
+def read_document_tree(data: bytes, *, today: date | None = None) -> tuple[EdxmlDocument, ParsedTree]:
+    """`read_document`, and the tree it was read from, unchanged but for the texts kept out of it:
+    the intake seals that tree rather than parsing the bytes a second time."""
+    day = today or vietnam_today()
+
+    def document(tree: ParsedTree) -> EdxmlDocument:
+        status = extract.status_element(tree.root)
+        if status is not None:
+            raise InvalidDocument(
+                "this is a status message, not a document",
+                [
+                    Problem(
+                        element_path(status),
+                        "status-message-not-document",
+                        "edXMLHeader holds a Status: send status messages to /api/v1/statuses",
+                    )
+                ],
+            )
+        return _document(tree, day)
+
+    return _read(data, document)
 
 
 def read_status(data: bytes, *, today: date | None = None) -> StatusMessage:
@@ -156,33 +177,51 @@ def read_status(data: bytes, *, today: date | None = None) -> StatusMessage:
     return read_status_tree(data, today=today)[0]
 
 
-def read_status_tree(data: bytes, *, today: date | None = None) -> tuple[StatusMessage, etree._Element]:
+def read_status_tree(data: bytes, *, today: date | None = None) -> tuple[StatusMessage, ParsedTree]:
     """`read_status`, and the tree it was read from, unchanged (see `read_document_tree`)."""
-    root = _edxml_root(data)
-    if extract.status_element(root) is None:
-        raise InvalidDocument(
-            "this is a document, not a status message",
-            [
-                Problem(
-                    f"{rules.HEADER}/Status",
-                    "document-not-status-message",
-                    "edXMLHeader holds no Status: send documents to /api/v1/documents",
-                )
-            ],
-        )
-    return _status(root, today or vietnam_today()), root
+    day = today or vietnam_today()
+
+    def status(tree: ParsedTree) -> StatusMessage:
+        if extract.status_element(tree.root) is None:
+            raise InvalidDocument(
+                "this is a document, not a status message",
+                [
+                    Problem(
+                        f"{rules.HEADER}/Status",
+                        "document-not-status-message",
+                        "edXMLHeader holds no Status: send documents to /api/v1/documents",
+                    )
+                ],
+            )
+        return _status(tree, day)
+
+    return _read(data, status)
 
 
-def _document(root: etree._Element, today: date) -> EdxmlDocument:
-    schema_problems = schema.validate(root, schema.Kind.DOCUMENT)
-    document, problems = extract.document(root)
+def _read(data: bytes, read: Callable[[ParsedTree], M]) -> tuple[M, ParsedTree]:
+    """`read` applied to the tree of `data`, built with its long attachments lifted out where that is
+    exact, else (and for a message that is refused) from the bytes as they came, so that every
+    error names the lines and columns the sender wrote."""
+    small, lifted = lift(data)
+    if lifted:
+        with contextlib.suppress(InvalidDocument, UnsupportedMediaType):
+            tree = ParsedTree(_edxml_root(small), lifted)
+            if placed(tree.root, lifted):
+                return read(tree), tree
+    tree = ParsedTree(_edxml_root(data), NOTHING_LIFTED)
+    return read(tree), tree
+
+
+def _document(tree: ParsedTree, today: date) -> EdxmlDocument:
+    schema_problems = schema.validate(tree.root, schema.Kind.DOCUMENT)
+    document, problems = extract.document(tree.root, tree.lifted)
     _raise_if_any(schema_problems, [*problems, *rules.document_problems(document, today=today)])
     return document
 
 
-def _status(root: etree._Element, today: date) -> StatusMessage:
-    schema_problems = schema.validate(root, schema.Kind.STATUS)
-    status, problems = extract.status(root)
+def _status(tree: ParsedTree, today: date) -> StatusMessage:
+    schema_problems = schema.validate(tree.root, schema.Kind.STATUS)
+    status, problems = extract.status(tree.root)
     _raise_if_any(schema_problems, [*problems, *rules.status_problems(status, today=today)])
     return status
 

@@ -26,7 +26,7 @@ import io
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -48,6 +48,7 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from app.edxml.formats import format_timestamp, is_timestamp
+from app.edxml.lifting import LIFTED_CHARS, NOTHING_LIFTED, Lifted
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
 from app.edxml.parser import hardened_parser, parse_xml
 from app.edxml.paths import element_path
@@ -237,11 +238,14 @@ class Sealer:
         signature inserted. These bytes are what is stored and forwarded, unchanged."""
         return self.seal_tree(_sealable(original), hub_code=hub_code, at=at)
 
-    def seal_tree(self, root: etree._Element, *, hub_code: str, at: datetime) -> bytes:
-        """`seal` for a document already read with the hub's hardened parser (`parse_document`):
-        the tree is changed in place (TraceHeader and signature added) and serialised once. The
-        tree is spent afterwards: its large texts (inline attachments) are taken out of it to be
-        written straight into the output (`_lift_large_texts`)."""
+    def seal_tree(
+        self, root: etree._Element, *, hub_code: str, at: datetime, lifted: Lifted = NOTHING_LIFTED
+    ) -> bytes:
+        """`seal` for a document already read with the hub's hardened parser (`parse_document`,
+        or `read_document_tree`, whose texts kept out of the tree are `lifted`): the tree is
+        changed in place (TraceHeader and signature added) and serialised once. The tree is spent
+        afterwards: its large texts (inline attachments) are taken out of it to be written
+        straight into the output (`_lift_large_texts`)."""
         if at.tzinfo is None:
             raise ValueError("the seal time must be timezone-aware")
         header = edxml_header(root)
@@ -254,10 +258,10 @@ class Sealer:
         # The enveloped-signature transform: the digest is over the document without the signature
         # (which has no tail text, so taking it out leaves every other byte as it will be sent).
         header.remove(signature)
-        lifted = _lift_large_texts(root)
+        texts: dict[str, str | memoryview] = {**lifted, **_lift_large_texts(root)}
         digest = hashlib.sha256()
         canonical = etree.tostring(root, method="c14n", exclusive=True, with_comments=False)
-        for piece in _spliced(canonical, lifted):
+        for piece in _spliced(canonical, texts):
             digest.update(piece)
         digest_value.text = base64.b64encode(digest.digest()).decode()
         trace_list.addnext(signature)
@@ -265,7 +269,7 @@ class Sealer:
         signed_info_c14n = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
         signature_value.text = base64.b64encode(self._sign(signed_info_c14n)).decode()
         sealed = io.BytesIO()
-        for piece in _spliced(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), lifted):
+        for piece in _spliced(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), texts):
             sealed.write(piece)
         return sealed.getvalue()
 
@@ -343,22 +347,20 @@ def _pem_body(certificate: x509.Certificate) -> str:
     return "".join(lines[1:-1])
 
 
-#: Texts this long (an inline attachment's base64) are written into the seal's output by the hub.
-LIFTED_TEXT_CHARS = 1024 * 1024
 _ESCAPED_IN_TEXT = ("&", "<", ">", "\r")  # what c14n and serialisation would not write as it is
 
 
-def _lift_large_texts(root: etree._Element) -> dict[str, str]:
+def _lift_large_texts(root: etree._Element) -> dict[str, str | memoryview]:
     """Take every long text that needs no escaping out of the tree, leaving a unique marker in its
     place; marker -> text. libxml2 serialises a text node by escaping it into a copy, then into its
     output buffer, then lxml copies that into a bytes object: a 48 MB attachment would be held four
     times at once by each canonicalisation and serialisation. Written in by `_spliced` instead, it
     is held once, as the Python string read here, and its bytes are exactly what libxml2 writes for
     such a text (its UTF-8, in c14n as in serialisation)."""
-    lifted = {}
+    lifted: dict[str, str | memoryview] = {}
     for element in root.iter(etree.Element):
         text = element.text
-        if text is None or len(text) < LIFTED_TEXT_CHARS or any(c in text for c in _ESCAPED_IN_TEXT):
+        if text is None or len(text) < LIFTED_CHARS or any(c in text for c in _ESCAPED_IN_TEXT):
             continue
         marker = f"lienthong-lifted-{uuid.uuid4().hex}"
         element.text = marker
@@ -366,9 +368,9 @@ def _lift_large_texts(root: etree._Element) -> dict[str, str]:
     return lifted
 
 
-def _spliced(output: bytes, lifted: dict[str, str]) -> Iterator[bytes]:
-    """`output` (the tree serialised or canonicalised) with each marker replaced by its text, in
-    pieces of at most LIFTED_TEXT_CHARS characters."""
+def _spliced(output: bytes, lifted: Mapping[str, str | memoryview]) -> Iterator[bytes | memoryview]:
+    """`output` (the tree serialised or canonicalised) with each marker replaced by its text: the
+    bytes lifted before parsing as they are, a string lifted here in pieces of LIFTED_CHARS."""
     if not lifted:
         yield output
         return
@@ -379,8 +381,11 @@ def _spliced(output: bytes, lifted: dict[str, str]) -> Iterator[bytes]:
     for match in matches:
         yield output[position : match.start()]
         text = lifted[match.group().decode()]
-        for start in range(0, len(text), LIFTED_TEXT_CHARS):
-            yield text[start : start + LIFTED_TEXT_CHARS].encode()
+        if isinstance(text, memoryview):
+            yield text
+        else:
+            for start in range(0, len(text), LIFTED_CHARS):
+                yield text[start : start + LIFTED_CHARS].encode()
         position = match.end()
     yield output[position:]
 

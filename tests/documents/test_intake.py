@@ -222,9 +222,15 @@ async def test_same_bytes_again_answer_200_with_the_same_receipt(hub: Hub) -> No
     first = await hub.submit(body)
     again = await hub.submit(body)
     assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json() == first.json()
+    # The same receipt, but for the deliveries' states: the hub's workers may have moved them on.
+    assert _without_states(again.json()) == _without_states(first.json())
     assert await hub.scalar("SELECT count(*) FROM documents") == 1
     assert await hub.scalar("SELECT count(*) FROM exchange_log WHERE event = 'duplicate'") == 1
+
+
+def _without_states(receipt: dict[str, Any]) -> dict[str, Any]:
+    deliveries = [{k: v for k, v in delivery.items() if k != "state"} for delivery in receipt["deliveries"]]
+    return {**receipt, "deliveries": deliveries}
 
 
 async def test_same_bytes_again_answer_200_even_after_the_directory_changed(hub: Hub) -> None:
@@ -302,6 +308,7 @@ async def test_the_store_is_compiled_once_and_reused_for_the_next_document(hub: 
 
     engine = hub.app.state.database.engine.sync_engine
     assert (await hub.submit(document())).status_code == 201
+
     # The workers' own first statements (their claim writes events and log entries too) are compiled
     # once the first document's deliveries are handed to their inboxes: let that happen first.
     async def handed_over() -> bool:

@@ -108,9 +108,11 @@ async def test_a_large_document_is_held_a_few_times_at_intake_and_streamed_when_
     again = await hub.submit(data)
     assert (again.status_code, again.json()["id"]) == (200, receipt["id"])
 
-    # Intake: the body, the attachment's text once (its base64 checked, then written into the seal)
-    # and the sealed bytes; on PostgreSQL nothing more (COPY sends the payloads a slice at a time).
-    assert intake_rise <= 4 * size, f"intake held {intake_rise / size:.2f} times the document"
+    # Intake: the body and the sealed bytes (the attachment's text is a view of the body, its base64
+    # checked a slice at a time); on PostgreSQL nothing more (COPY sends the payloads a slice at a
+    # time). Measured 2.2 (SQLite) and 2.7 (PostgreSQL); 3.4 when the attachment's text was
+    # read out of the tree.
+    assert intake_rise <= 3 * size, f"intake held {intake_rise / size:.2f} times the document"
     # The push (and the inbox connector's parking): slices of the stored payload, never all of it.
     assert push_rise <= 0.6 * size, f"the push held {push_rise / size:.2f} times the document"
 

@@ -449,7 +449,7 @@ class _FailingSealer(Sealer):
     def __init__(self, working: Sealer) -> None:
         super().__init__(working.identity, key_id=working.key_id)
 
-    def seal_tree(self, root: Any, *, hub_code: str, at: Any) -> bytes:  # `seal` comes here too
+    def seal_tree(self, root: Any, **_: Any) -> bytes:  # `seal` comes here too
         raise RuntimeError("the hub failed while sealing")
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from support.signing import HUB_CODE, edxml_document, hub_certificate, write_key_files, xmlsec1
 
+from app.edxml import lifting
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
 from app.sealing import seal
 from app.sealing.keys import SigningIdentity
@@ -53,8 +54,11 @@ def attribute(value: str) -> str:
     return quoted.replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
 
 
+ATTACHMENTS = st.lists(st.binary(max_size=3000), max_size=3)
+
+
 @st.composite
-def documents(draw: st.DrawFn) -> bytes:
+def documents(draw: st.DrawFn, files: st.SearchStrategy[list[bytes]] = ATTACHMENTS) -> bytes:
     """An edXML document message: the edXML namespace under a drawn prefix or as the default one,
     unused and foreign namespaces declared here and there, attributes and text with any XML
     character, foreign extension elements, comments, and 0–3 inline attachments (base64 on one
@@ -74,7 +78,7 @@ def documents(draw: st.DrawFn) -> bytes:
         f"{text_node(draw(xml_text))}<!--{draw(st.from_regex(r'[a-z ]{0,12}', fullmatch=True))}-->"
         f"</{foreign_prefix}:Note>"
     )
-    attachments = draw(st.lists(st.binary(max_size=3000), max_size=3))
+    attachments = draw(files)
     wrapped = draw(st.booleans())
 
     def encoded(content: bytes) -> str:
@@ -190,12 +194,29 @@ def test_xmlsec1_verifies_seals_of_documents_of_any_shape(
 @given(original=documents())
 def test_texts_written_in_by_the_hub_give_signxml_s_bytes(original: bytes, rsa_sealer: Sealer) -> None:
     """Long texts (inline attachments) are taken out of the tree and written into the output by the
-    hub (`LIFTED_TEXT_CHARS`); lowered here to 8 characters, so that names, subjects and attachments
+    hub (`LIFTED_CHARS`); lowered here to 8 characters, so that names, subjects and attachments
     of every kind are: the seal must still be signxml's, byte for byte."""
     at = now()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(seal, "LIFTED_TEXT_CHARS", 8)
+        patch.setattr(seal, "LIFTED_CHARS", 8)
         ours = rsa_sealer.seal(original, hub_code=HUB_CODE, at=at)
+    assert ours == rsa_sealer.seal_with_signxml(original, hub_code=HUB_CODE, at=at)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(original=documents(st.lists(st.binary(min_size=12, max_size=3000), min_size=1, max_size=3)))
+def test_texts_lifted_before_parsing_give_signxml_s_bytes(original: bytes, rsa_sealer: Sealer) -> None:
+    """Long runs of base64 are kept out of the tree before parsing (`app.edxml.lifting`; lowered here
+    to 16 characters, above the template's indentation, below every attachment drawn): when each
+    is an attachment's text, the seal of the tree and the runs is signxml's seal of the whole
+    document, byte for byte."""
+    at = now()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lifting, "LIFTED_CHARS", 16)
+        small, lifted = lifting.lift(original)
+    root = parse_document(small)
+    assume(lifted and lifting.placed(root, lifted))
+    ours = rsa_sealer.seal_tree(root, hub_code=HUB_CODE, at=at, lifted=lifted)
     assert ours == rsa_sealer.seal_with_signxml(original, hub_code=HUB_CODE, at=at)
 
 
