@@ -47,7 +47,7 @@ from app.edxml import (
 from app.i18n import N_
 from app.kit.changes import Changes
 from app.kit.clock import utcnow, vietnam_now
-from app.kit.cpu import off_loop
+from app.kit.cpu import cpu_step
 from app.kit.db import Database, table_of
 from app.kit.errors import Conflict, Forbidden, HubError, InvalidDocument, NotFound, Problem
 from app.kit.ids import new_id
@@ -148,7 +148,8 @@ async def submit_document(
     Whether the same bytes (a replay) or a new document's DocumentId (a conflict) came before is not
     asked up front: the store's unique indexes say it, races included, so the common case costs no
     lookup. A replay is answered as it was the first time, even if checking it again now would fail."""
-    document, message = await off_loop(
+    document, message = await cpu_step(
+        len(body),
         read_and_seal,
         read_document_tree,
         body,
@@ -196,8 +197,8 @@ def read_and_seal(
     today: date,
 ) -> tuple[M, SealedMessage]:
     """Read a message with `read` (`read_document_tree` or `read_status_tree`) and seal the tree it
-    built: one parse, in one worker thread, with the digests (hashing 50 MB alone takes a tenth of a
-    second). Sealing before the checks against the hub costs a refused message a seal, and saves
+    built: one parse, in one step with the digests (hashing 50 MB alone takes a tenth of a second),
+    which the callers run in a worker thread unless the message is small (`cpu_step`). Sealing before the checks against the hub costs a refused message a seal, and saves
     every accepted one a second parse."""
     message, tree = read(body, today=today)
     sealed = sealer.seal_tree(tree.root, hub_code=hub_code, at=at, lifted=tree.lifted)

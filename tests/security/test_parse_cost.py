@@ -94,6 +94,13 @@ async def test_cpu_steps_are_shared_between_callers() -> None:
     assert started.index("other") <= cpu.CPU_SLOTS < len(started) - 1
 
 
+async def test_a_small_step_runs_on_the_loop_and_a_large_one_in_a_thread() -> None:
+    loop_thread = threading.get_ident()
+    on_small = await cpu.cpu_step(cpu.ON_LOOP_BYTES - 1, threading.get_ident)
+    on_large = await cpu.cpu_step(cpu.ON_LOOP_BYTES, threading.get_ident)
+    assert (on_small, on_large != loop_thread) == (loop_thread, True)
+
+
 async def _until(condition: object, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
