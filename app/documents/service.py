@@ -198,8 +198,9 @@ def read_and_seal(
 ) -> tuple[M, SealedMessage]:
     """Read a message with `read` (`read_document_tree` or `read_status_tree`) and seal the tree it
     built: one parse, in one step with the digests (hashing 50 MB alone takes a tenth of a second),
-    which the callers run in a worker thread unless the message is small (`cpu_step`). Sealing before the checks against the hub costs a refused message a seal, and saves
-    every accepted one a second parse."""
+    which the callers run in a worker thread unless the message is small (`cpu_step`). Sealing
+    before the checks against the hub costs a refused message a seal, and saves every accepted one a
+    second parse."""
     message, tree = read(body, today=today)
     sealed = sealer.seal_tree(tree.root, hub_code=hub_code, at=at, lifted=tree.lifted)
     digests = hashlib.sha256(body).hexdigest(), hashlib.sha256(sealed).hexdigest()
