@@ -29,6 +29,7 @@ from app.i18n.cli import LocalisedGroup, operator_locale
 from app.kit.cli import cli_actor, fail, run_in_transaction
 from app.kit.clock import utcnow
 from app.kit.db import Database
+from app.kit.heap import freeze_start_up
 from app.models import AgencyStatus, Role
 from app.operations.cli import connector_app, maintenance_app
 from app.reports.cli import report_app
@@ -92,8 +93,10 @@ def serve(
         asyncio.run(create_demo_credentials(settings))
         if demo_credentials_file(settings).exists():
             typer.echo(how_to_send(settings, host, port))
+    app = create_app(settings)
+    freeze_start_up()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level="info",
@@ -160,6 +163,7 @@ def worker(
 
     import uvloop  # the gateway gets it from uvicorn; the worker's event loop is as busy
 
+    freeze_start_up()
     try:
         uvloop.run(main())
     except ValueError as error:
