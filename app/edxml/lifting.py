@@ -5,7 +5,9 @@ Parsed as it comes, that text is held by the request body, again by libxml2's tr
 every Python string read out of the tree. So before parsing, each long run of base64 characters
 that stands between two tags is replaced by a short unique marker and kept as a view of the body
 (`lift`); the tree is built from what is left. The reader takes an attachment's size from the view
-(`text_of`), and the seal writes the view into its output where the marker stands.
+(`text_of`), and the seal writes the text into its output where the marker stands (`text_pieces`:
+the view with its line ends read as the parser reads them, CR LF and a lone CR as LF, since
+software on Windows wraps base64 with CR LF).
 
 Exact by construction: the tree read with markers is used only when each marker is the whole text
 of a ContentTransferEncoded without children (`placed`), an element the schema types as a plain
@@ -20,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 from lxml import etree
@@ -40,7 +42,8 @@ NOTHING_LIFTED: Lifted = MappingProxyType({})
 
 
 def lift(data: bytes) -> tuple[bytes, dict[str, memoryview]]:
-    """`data` with each long run of base64 text between two tags replaced by a marker, and the runs.
+    """`data` with each long run of base64 text between two tags replaced by a marker, and the runs
+    (as they are in `data`: their line ends are the sender's, see `text_pieces`).
     Nothing is lifted from a short document, or one declared in an encoding other than UTF-8 (where
     the run's bytes might not be its characters)."""
     if len(data) < LIFTED_CHARS or not _utf8(data):
@@ -72,6 +75,18 @@ def text_of(element: etree._Element, lifted: Lifted) -> str | memoryview:
     return "".join(element.itertext())
 
 
+def text_pieces(view: memoryview) -> Iterator[bytes]:
+    """A lifted text as the parser would have read it, LIFTED_CHARS bytes at a time: XML reads
+    CR LF, and a CR alone, as LF."""
+    carry = b""
+    for start in range(0, len(view), LIFTED_CHARS):
+        piece = carry + bytes(view[start : start + LIFTED_CHARS])
+        carry = b"\r" if piece.endswith(b"\r") else b""  # its LF may open the next piece
+        yield piece[: len(piece) - len(carry)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if carry:
+        yield b"\n"
+
+
 def _utf8(data: bytes) -> bool:
     declared = _DECLARED_ENCODING.match(data[:400])
     return declared is None or declared[1].upper().replace(b"_", b"-") == b"UTF-8"
@@ -86,4 +101,4 @@ def _runs(data: bytes) -> list[tuple[int, int]]:
 
 @functools.cache
 def _run_pattern(chars: int) -> re.Pattern[bytes]:
-    return re.compile(rb">([A-Za-z0-9+/= \t\n]{%d,})<" % chars)
+    return re.compile(rb">([A-Za-z0-9+/= \t\r\n]{%d,})<" % chars)

@@ -48,7 +48,7 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from app.edxml.formats import format_timestamp, is_timestamp
-from app.edxml.lifting import LIFTED_CHARS, NOTHING_LIFTED, Lifted
+from app.edxml.lifting import LIFTED_CHARS, NOTHING_LIFTED, Lifted, text_pieces
 from app.edxml.model import DSIG_NAMESPACE, NAMESPACE
 from app.edxml.parser import hardened_parser, parse_xml
 from app.edxml.paths import element_path
@@ -369,8 +369,9 @@ def _lift_large_texts(root: etree._Element) -> dict[str, str | memoryview]:
 
 
 def _spliced(output: bytes, lifted: Mapping[str, str | memoryview]) -> Iterator[bytes | memoryview]:
-    """`output` (the tree serialised or canonicalised) with each marker replaced by its text: the
-    bytes lifted before parsing as they are, a string lifted here in pieces of LIFTED_CHARS."""
+    """`output` (the tree serialised or canonicalised) with each marker replaced by its text, in
+    pieces of LIFTED_CHARS: the bytes lifted before parsing as the parser reads them, a string
+    lifted here encoded."""
     if not lifted:
         yield output
         return
@@ -382,7 +383,7 @@ def _spliced(output: bytes, lifted: Mapping[str, str | memoryview]) -> Iterator[
         yield output[position : match.start()]
         text = lifted[match.group().decode()]
         if isinstance(text, memoryview):
-            yield text
+            yield from text_pieces(text)
         else:
             for start in range(0, len(text), LIFTED_CHARS):
                 yield text[start : start + LIFTED_CHARS].encode()

@@ -204,13 +204,21 @@ def test_texts_written_in_by_the_hub_give_signxml_s_bytes(original: bytes, rsa_s
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(original=documents(st.lists(st.binary(min_size=12, max_size=3000), min_size=1, max_size=3)))
-def test_texts_lifted_before_parsing_give_signxml_s_bytes(original: bytes, rsa_sealer: Sealer) -> None:
+@given(
+    original=documents(st.lists(st.binary(min_size=60, max_size=3000), min_size=1, max_size=3)),
+    crlf=st.booleans(),
+)
+def test_texts_lifted_before_parsing_give_signxml_s_bytes(
+    original: bytes, crlf: bool, rsa_sealer: Sealer
+) -> None:
     """Long runs of base64 are kept out of the tree before parsing (`app.edxml.lifting`; lowered here
-    to 16 characters, above the template's indentation, below every attachment drawn): when each
-    is an attachment's text, the seal of the tree and the runs is signxml's seal of the whole
-    document, byte for byte."""
+    to 16 characters, above the template's indentation, below every attachment drawn, whose 80
+    characters or more wrap when the document wraps them): when each is an attachment's text, the
+    seal of the tree and the runs is signxml's seal of the whole document, byte for byte, also with
+    CR LF line ends inside the runs."""
     at = now()
+    if crlf:  # line ends as software on Windows writes them, base64 lines included
+        original = original.replace(b"\n", b"\r\n")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(lifting, "LIFTED_CHARS", 16)
         small, lifted = lifting.lift(original)
