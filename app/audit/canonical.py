@@ -52,7 +52,7 @@ def dumps(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def canonical_entry(source: LogSource | str, row: Mapping[str, Any]) -> dict[str, Any]:
+def canonical_entry(source: LogSource | str, row: Mapping[Any, Any]) -> dict[str, Any]:
     """The entry as the JSON object its canonical bytes encode."""
     source = LogSource(source)
     fields = EXCHANGE_FIELDS if source is LogSource.EXCHANGE else ADMIN_FIELDS
@@ -63,9 +63,9 @@ def canonical_entry(source: LogSource | str, row: Mapping[str, Any]) -> dict[str
     return entry
 
 
-def canonical_bytes(source: LogSource | str, row: Mapping[str, Any]) -> bytes:
+def canonical_bytes(source: LogSource | str, row: Mapping[Any, Any]) -> bytes:
     return dumps(canonical_entry(source, row))
 
 
-def entry_leaf_hash(source: LogSource | str, row: Mapping[str, Any]) -> bytes:
+def entry_leaf_hash(source: LogSource | str, row: Mapping[Any, Any]) -> bytes:
     return leaf_hash(canonical_bytes(source, row))

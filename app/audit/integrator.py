@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.canonical import entry_leaf_hash
@@ -32,7 +33,7 @@ from app.audit.tree import border, tree_size
 from app.config import Settings
 from app.kit import lease
 from app.kit.clock import utcnow
-from app.kit.db import Database, table_of
+from app.kit.db import Database, insert_many, table_of
 from app.kit.rounds import Rounds
 from app.models import AdminLogEntry, ExchangeLogEntry, LogCheckpoint, LogLeaf, LogNode, LogSource
 
@@ -43,6 +44,7 @@ LOOKBACK = 1000
 SWEEP_EVERY = 300
 BATCH = 5000
 SQLITE_BATCH = 500
+SLICE = 128
 
 SOURCES: dict[LogSource, Table] = {
     LogSource.EXCHANGE: table_of(ExchangeLogEntry),
@@ -79,24 +81,30 @@ async def pending_ids(session: AsyncSession, source: LogSource, *, limit: int, s
     return list(await session.scalars(pending))
 
 
-async def pending_entries(
-    session: AsyncSession, source: LogSource, *, limit: int, sweep: bool
-) -> list[dict[str, Any]]:
-    """Entries of one log that have no leaf yet, oldest id first."""
-    ids = await pending_ids(session, source, limit=limit, sweep=sweep)
-    if not ids:
-        return []
+async def hashed_entries(
+    session: AsyncSession, source: LogSource, ids: Sequence[int]
+) -> list[tuple[datetime, LogSource, int, bytes]]:
+    """(time, log, id, leaf hash) of these entries, read and hashed `SLICE` at a time: each slice is
+    a round trip of its own, so that a large round leaves the gateway's event loop to intake between
+    slices instead of holding it for the whole round (intake p99 at 50 documents/s: 68 ms with the
+    integrator's rounds in one piece, 32 ms without an integrator; bench/README.md)."""
     table = SOURCES[source]
-    rows = await session.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
-    return [dict(row._mapping) for row in rows]
+    hashed = []
+    for start in range(0, len(ids), SLICE):
+        rows = await session.execute(
+            select(table).where(table.c.id.in_(ids[start : start + SLICE])).order_by(table.c.id)
+        )
+        for row in rows.mappings():
+            hashed.append((row["at"], source, row["id"], entry_leaf_hash(source, row)))
+    return hashed
 
 
 async def integrate(session: AsyncSession, *, limit: int = BATCH, sweep: bool = False) -> int:
     """Append up to `limit` pending entries of both logs as leaves; how many were appended."""
-    pending: list[tuple[Any, LogSource, int, bytes]] = []
+    pending: list[tuple[datetime, LogSource, int, bytes]] = []
     for source in SOURCES:
-        for row in await pending_entries(session, source, limit=limit, sweep=sweep):
-            pending.append((row["at"], source, row["id"], entry_leaf_hash(source, row)))
+        ids = await pending_ids(session, source, limit=limit, sweep=sweep)
+        pending += await hashed_entries(session, source, ids)
     if not pending:
         return 0
     pending.sort()  # by time, then log, then id: the order both logs happened in
@@ -118,9 +126,8 @@ async def integrate(session: AsyncSession, *, limit: int = BATCH, sweep: bool = 
         )
         for level, index, value in compact.append(hashed):
             nodes.append({"level": level, "node_index": index, "hash": value})
-    await session.execute(insert(table_of(LogLeaf)), leaves)
-    if nodes:
-        await session.execute(insert(table_of(LogNode)), nodes)
+    await insert_many(session, table_of(LogLeaf), leaves)
+    await insert_many(session, table_of(LogNode), nodes)
     return len(leaves)
 
 
