@@ -1,7 +1,7 @@
 """Paused connectors and endpoints: operators stop handing out deliveries to a connector, or to one
 agency's endpoint on it, while the receiver is being repaired.
 
-A pause is enforced in one place, where due deliveries are selected (`due_deliveries`): paused ones
+A pause is enforced in one place, where due deliveries are selected (`due_query`): paused ones
 stay `queued` or `retrying`, spend no attempt and never fail; on resume the relay hands them out at
 its next round. A delivery already with the broker when the pause is set is still attempted once.
 """

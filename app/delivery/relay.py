@@ -15,11 +15,15 @@ broker was handed but no worker claimed within `delivery_unclaimed_seconds` (a p
 broker, a lost dead letter) — see `due_query`. Every `SWEEP_PICKUPS_SECONDS` it also flags inbox
 deliveries not picked up in time.
 
+A batch is marked as handed out and committed in one statement before it is published (`hand_out`),
+so a worker's claim never waits for the relay's transaction; what the broker does not confirm is due
+again at once (`take_back`), and a relay that dies in between leaves its batch to the sweep.
+
 Several relays may run at once (one per worker); on PostgreSQL they skip each other's rows, so each
-row is published by one of them. A broker that is down leaves the rows due: intake keeps answering,
-and the relay catches up when the broker returns. A database that is down is waited for, ever longer
-between tries (up to `LONGEST_WAIT_SECONDS`); nothing is lost or counted against a delivery
-meanwhile.
+row is published by one of them. While the broker is away nothing is handed out: the rows stay due,
+intake keeps answering, and the relay catches up when the broker returns. A database that is down
+is waited for, ever longer between tries (up to `LONGEST_WAIT_SECONDS`); nothing is lost or counted
+against a delivery meanwhile.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from datetime import timedelta
 
 from app.broker.base import Broker
 from app.delivery.inbox import flag_overdue_pickups
-from app.delivery.service import due_deliveries, mark_dispatched
+from app.delivery.service import hand_out, handed_out, take_back
 from app.kit.clock import utcnow
 from app.kit.db import Database, database_unavailable
 from app.kit.listening import listen
@@ -78,14 +82,24 @@ class Relay:
         await self.pace.stop()
 
     async def relay_once(self) -> tuple[int, int]:
-        """One batch: returns (due, confirmed)."""
+        """One batch: returns (due, confirmed). Nothing is handed out while the broker is away."""
+        if not self.broker.connected:
+            return 0, 0
         now = utcnow()
-        async with self.database.transaction() as session:
-            due = await due_deliveries(session, now=now, limit=BATCH, unclaimed_before=now - self.unclaimed)
-            if not due:
-                return 0, 0
-            confirmed = await self.broker.publish(due)
-            await mark_dispatched(session, confirmed, now=now, lease=self.lease)
+        due = handed_out(
+            await self.database.at_once(
+                hand_out(now=now, limit=BATCH, lease=self.lease, unclaimed_before=now - self.unclaimed)
+            )
+        )
+        if not due:
+            return 0, 0
+        confirmed = await self.broker.publish(due)
+        if len(confirmed) < len(due):
+            sent = {item.delivery_id for item in confirmed}
+            async with self.database.transaction() as session:
+                await take_back(
+                    session, [d for d in due if d.delivery_id not in sent], at=now, lease=self.lease
+                )
         return len(due), len(confirmed)
 
     async def sweep_pickups(self) -> int:

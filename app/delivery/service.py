@@ -12,11 +12,12 @@ change is *lost*, returned to it instead of written, and nothing moves backwards
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, Select, Update, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
@@ -213,38 +214,55 @@ def due_query(*, now: datetime, unclaimed_before: datetime | None = None) -> Sel
     )
 
 
-async def due_deliveries(
-    session: AsyncSession, *, now: datetime, limit: int, unclaimed_before: datetime | None = None
-) -> list[Due]:
-    """The deliveries of `due_query`, at most `limit`. On PostgreSQL the rows stay locked until the
-    caller's transaction ends, and rows another relay holds are skipped, so several relays never hand
-    out the same delivery twice."""
-    query = due_query(now=now, unclaimed_before=unclaimed_before).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = await session.execute(query)
+def hand_out(*, now: datetime, limit: int, lease: timedelta, unclaimed_before: datetime) -> Update:
+    """The relay's hand-out, one statement: at most `limit` deliveries of `due_query` marked as with
+    the broker (`dispatched_at`), returned as `Due`. A `sending` one gets a new lease, so that it is
+    not handed out again while the worker that takes it over is busy with it.
+
+    It commits before the relay publishes, so a worker's claim never waits for the relay's
+    transaction. On PostgreSQL the selection skips rows another relay has locked (`SKIP LOCKED`), so
+    several relays never hand out the same delivery. What the broker does not confirm is taken back
+    (`take_back`); if the relay dies between the two, the sweep hands it out again after
+    `delivery_unclaimed_seconds` (a waiting delivery) or the lease (a taken-over one)."""
+    deliveries = table_of(Delivery)
+    chosen = due_query(now=now, unclaimed_before=unclaimed_before).with_only_columns(Delivery.id).limit(limit)
+    return (
+        update(deliveries)
+        .where(deliveries.c.id.in_(chosen.with_for_update(skip_locked=True)))
+        .values(
+            dispatched_at=now,
+            next_attempt_at=case(
+                (deliveries.c.state == DeliveryState.SENDING, now + lease), else_=deliveries.c.next_attempt_at
+            ),
+        )
+        .returning(deliveries.c.id, deliveries.c.connector, deliveries.c.state)
+    )
+
+
+def handed_out(rows: Iterable[Row[Any]]) -> list[Due]:
     return [Due(row.id, row.connector, DeliveryState(row.state)) for row in rows]
 
 
-async def mark_dispatched(
-    session: AsyncSession, dispatched: Sequence[Due], *, now: datetime, lease: timedelta
+async def take_back(
+    session: AsyncSession, unconfirmed: Sequence[Due], *, at: datetime, lease: timedelta
 ) -> None:
-    """Record that the broker has these deliveries. A `sending` one gets a new lease, so it is not
-    handed out again while the worker that takes it over is busy with it."""
-    waiting = [d.delivery_id for d in dispatched if d.state is not DeliveryState.SENDING]
-    taken_over = [d.delivery_id for d in dispatched if d.state is DeliveryState.SENDING]
-    if waiting:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(waiting)).values(dispatched_at=now),
-            execution_options={"synchronize_session": False},
+    """Make the deliveries of a hand-out at `at` that the broker did not confirm due again at once.
+    Only where the hand-out left them: a publish that timed out may still have reached a worker,
+    whose claim has moved the delivery on."""
+    deliveries = table_of(Delivery)
+    handed = deliveries.c.id.in_([d.delivery_id for d in unconfirmed]) & (deliveries.c.dispatched_at == at)
+    await session.execute(
+        update(deliveries)
+        .where(handed, deliveries.c.state.in_([DeliveryState.QUEUED, DeliveryState.RETRYING]))
+        .values(dispatched_at=None)
+    )
+    await session.execute(
+        update(deliveries)
+        .where(
+            handed, deliveries.c.state == DeliveryState.SENDING, deliveries.c.next_attempt_at == at + lease
         )
-    if taken_over:
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(taken_over))
-            .values(dispatched_at=now, next_attempt_at=now + lease),
-            execution_options={"synchronize_session": False},
-        )
+        .values(next_attempt_at=at)
+    )
 
 
 async def forget_dispatches(session: AsyncSession, *, now: datetime) -> int:

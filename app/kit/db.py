@@ -31,6 +31,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Row,
     Select,
     Table,
     bindparam,
@@ -46,6 +47,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
 
 from app.kit.changes import Changes
@@ -191,12 +193,22 @@ class Database:
             for column, value in row.items()
         }
         if first is None:
-            async with self._reading() as session:
-                await session.execute(statement, parameters)
+            await self.at_once(statement, parameters)
             return
         async with self.transaction() as session:
             await first(session)
             await session.execute(statement, parameters)
+
+    async def at_once(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> list[Row[Any]]:
+        """One statement, atomic by itself, and the rows it returns: on PostgreSQL in autocommit, one
+        round trip instead of BEGIN, the statement and COMMIT; on SQLite in a write transaction."""
+        if not self.is_postgres:
+            async with self.transaction() as session:
+                return list(await session.execute(statement, parameters))
+        async with self._reading() as session:
+            return list(await session.execute(statement, parameters))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -33,7 +33,7 @@ from app.broker.rabbitmq import DEAD_QUEUE, RabbitBroker, queue_name
 from app.config import Settings
 from app.delivery.relay import POLL_SECONDS, Relay
 from app.delivery.runtime import CONNECTOR_NAMES
-from app.delivery.service import due_deliveries
+from app.delivery.service import due_query
 from app.documents.service import Submitter, submit_document
 from app.kit.clock import utcnow
 from app.kit.db import Database
@@ -192,8 +192,8 @@ async def test_400_fails_at_once_without_retries(
     assert row.last_error.startswith("HTTP 400")
     assert [a.idempotency_key for a in qlvb.at("/refuses")] == [refused]
     # Nothing will hand it out again: not even a relay looking a day ahead finds it due.
-    async with database.transaction() as session:
-        due = await due_deliveries(session, now=utcnow() + timedelta(days=1), limit=100)
+    async with database.reading() as session:
+        due = (await session.execute(due_query(now=utcnow() + timedelta(days=1)))).all()
     assert due == []
 
 

@@ -64,6 +64,54 @@ async def test_only_confirmed_publishes_are_marked(database: Database) -> None:
     assert len(ids) == 10
 
 
+class ClaimedWhilePublishing(EmbeddedBroker):
+    """A publish that is not confirmed although its message reached a worker (a confirm that timed
+    out): the worker has claimed the delivery by the time the relay hears of it."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(CONNECTOR_NAMES, delivery_limit=5)
+        self.database = database
+        self.lease_until = utcnow() + timedelta(minutes=4)
+
+    async def publish(self, due: Sequence[Due]) -> list[Due]:
+        claims = [
+            change(d.delivery_id, d.state, SENDING, attempt_count=1, next_attempt_at=self.lease_until)
+            for d in due
+        ]
+        async with self.database.transaction() as session:
+            await apply_changes(session, claims, at=utcnow())
+        return []
+
+
+async def test_an_unconfirmed_publish_a_worker_claimed_meanwhile_is_left_with_the_worker(
+    database: Database,
+) -> None:
+    ids = await direct_deliveries(database, 2)
+    broker = ClaimedWhilePublishing(database)
+    assert await Relay(database, broker, lease_seconds=60).relay_once() == (2, 0)
+    async with database.reading() as session:
+        rows = (await session.execute(select(Delivery).where(Delivery.id.in_(ids)))).scalars().all()
+    assert {(row.state, row.next_attempt_at) for row in rows} == {(SENDING, broker.lease_until)}
+    # Not due again: the claim's lease holds it.
+    assert await Relay(
+        database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=60
+    ).relay_once() == (0, 0)
+
+
+class ConfirmingNothing(EmbeddedBroker):
+    async def publish(self, due: Sequence[Due]) -> list[Due]:
+        return []
+
+
+async def test_an_unconfirmed_taken_over_delivery_is_due_again_at_once(database: Database) -> None:
+    [stale] = await direct_deliveries(database, 1, state=DeliveryState.SENDING)
+    refusing = ConfirmingNothing(CONNECTOR_NAMES, delivery_limit=5)
+    assert await Relay(database, refusing, lease_seconds=300).relay_once() == (1, 0)
+    broker = EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5)
+    assert await Relay(database, broker, lease_seconds=300).relay_once() == (1, 1)  # not a lease later
+    assert handed_out(broker) == [stale]
+
+
 async def test_after_a_restart_the_dispatcher_hands_out_what_was_in_flight(database: Database) -> None:
     queued = await direct_deliveries(database, 3)
     relay = Relay(database, EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5), lease_seconds=300)
