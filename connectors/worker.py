@@ -23,6 +23,7 @@ its attempt superseded and records it so, without moving the delivery backwards.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Insert, Row, Select, Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -271,7 +272,7 @@ class Worker:
                     pending = [item for item in pending if item[1].id not in gone]
                     attempts = [a for a in attempts if a["delivery_id"] not in gone]
                 if attempts:
-                    await session.execute(insert(table_of(Attempt)), attempts)
+                    await session.execute(_start_attempts(), attempts)
             payloads = await stored_payloads(session, self.database, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:
@@ -343,19 +344,7 @@ class Worker:
                     lost.change.attempt_count,
                     lost.describe(),
                 )
-            table = table_of(Attempt)
-            await session.execute(
-                update(table)
-                .where(table.c.id == bindparam("a_id"))
-                .values(
-                    ended_at=bindparam("a_ended"),
-                    outcome=bindparam("a_outcome"),
-                    http_status=bindparam("a_status"),
-                    error=bindparam("a_error"),
-                    duration_ms=bindparam("a_ms"),
-                ),
-                attempt_rows,
-            )
+            await session.execute(_end_attempts(), attempt_rows)
 
     def _next_state(
         self, attempt: int, outcome: Outcome, now: datetime
@@ -493,7 +482,16 @@ async def _crashes_in_a_row(session: AsyncSession, delivery_id: str) -> int:
 
 async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]]:
     """The deliveries with what an attempt needs, locked on PostgreSQL until the transaction ends."""
-    query = (
+    return {row.id: row for row in await session.execute(_load_rows(), {"ids": list(ids)})}
+
+
+# The statements of every batch, built once (as in app/delivery/service.py, `_change_state`).
+
+
+@functools.cache
+def _load_rows() -> Select[*tuple[Any, ...]]:
+    """`_load`'s statement; SQLite's compiler leaves FOR UPDATE out (its write transaction is exclusive)."""
+    return (
         select(
             Delivery.id,
             Delivery.state,
@@ -513,12 +511,30 @@ async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]
         )
         .join(Document, Document.id == Delivery.document_id)
         .outerjoin(Agency, Agency.code == Delivery.recipient_code)
-        .where(Delivery.id.in_(ids))
+        .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+        .with_for_update(of=Delivery)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Delivery)
-    rows: dict[str, Row[Any]] = {row.id: row for row in await session.execute(query)}  # type: ignore[misc]
-    return rows
+
+
+@functools.cache
+def _start_attempts() -> Insert:
+    return insert(table_of(Attempt))
+
+
+@functools.cache
+def _end_attempts() -> Update:
+    table = table_of(Attempt)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("a_id"))
+        .values(
+            ended_at=bindparam("a_ended"),
+            outcome=bindparam("a_outcome"),
+            http_status=bindparam("a_status"),
+            error=bindparam("a_error"),
+            duration_ms=bindparam("a_ms"),
+        )
+    )
 
 
 async def _close_open_attempts(

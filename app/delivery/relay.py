@@ -36,7 +36,7 @@ from datetime import timedelta
 
 from app.broker.base import Broker
 from app.delivery.inbox import flag_overdue_pickups
-from app.delivery.service import hand_out, handed_out, take_back
+from app.delivery.service import hand_out, take_back
 from app.kit.clock import utcnow
 from app.kit.db import Database, database_unavailable
 from app.kit.listening import listen
@@ -86,10 +86,8 @@ class Relay:
         if not self.broker.connected:
             return 0, 0
         now = utcnow()
-        due = handed_out(
-            await self.database.at_once(
-                hand_out(now=now, limit=BATCH, lease=self.lease, unclaimed_before=now - self.unclaimed)
-            )
+        due = await hand_out(
+            self.database, now=now, limit=BATCH, lease=self.lease, unclaimed_before=now - self.unclaimed
         )
         if not due:
             return 0, 0

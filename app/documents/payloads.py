@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import LargeBinary, case, func, make_url, select
+from sqlalchemy import LargeBinary, Select, bindparam, case, func, make_url, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,18 +177,22 @@ async def stored_payloads(
     wanted = set(digests)
     if not wanted:
         return {}
-    small = case((Payload.size < CHUNK_BYTES, Payload.content), else_=None)
-    rows = await session.execute(
-        select(Payload.sha256, Payload.size, small.label("content")).where(
-            Payload.sha256.in_(wanted), Payload.purged_at.is_(None)
-        )
-    )
+    rows = await session.execute(_stored(), {"digests": list(wanted)})
     return {
         row.sha256: StoredPayload(database, row.sha256, row.size)
         if row.content is None
         else HeldPayload(row.sha256, row.content)
         for row in rows
     }
+
+
+@functools.cache
+def _stored() -> Select[str, int, bytes | None]:
+    """`stored_payloads`' statement, built once: every batch of a worker runs it."""
+    small = case((Payload.size < CHUNK_BYTES, Payload.content), else_=None)
+    return select(Payload.sha256, Payload.size, small.label("content")).where(
+        Payload.sha256.in_(bindparam("digests", expanding=True)), Payload.purged_at.is_(None)
+    )
 
 
 async def stored_payload(session: AsyncSession, database: Database, sha256: str) -> StoredPayload:

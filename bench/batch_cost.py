@@ -1,0 +1,136 @@
+"""What one batch of the delivery machinery costs the process that runs it: the relay's hand-out,
+the worker's claim, the connector, the recording of the outcomes and the acknowledgements, for a
+document with two recipients, on PostgreSQL.
+
+    .venv/bin/python bench/batch_cost.py [--batches 200]                  # CPU ms per batch
+    .venv/bin/python bench/batch_cost.py --batches 40 --instructions      # under callgrind
+
+One process runs a `Relay` and a `Worker` with the in-process broker and the `inbox` connector (no
+network), one batch at a time: the relay hands out two due deliveries, the worker claims them,
+runs the connector and records `awaiting_pickup`. The first 20 batches warm up (statements
+compiled, connections opened) and are not counted. PostgreSQL's own CPU is not in the figure.
+
+CPU time on this VM drifts by half within an hour; `--instructions` re-runs the script under
+valgrind's callgrind with instrumentation switched on for the counted batches only, and reports
+instructions per batch: the same count, run after run, for the same code, whatever else the machine
+does. Compare two trees with it, not with the CPU time. Needs PostgreSQL on 127.0.0.1:5432
+(`LIENTHONG_TEST_POSTGRES` for another admin DSN) and, for `--instructions`, the Debian package
+valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from stack import fresh_database, hub_env, lienthong, sqlalchemy_url  # noqa: E402
+
+WARM_UP = 20
+INSTRUMENTED = "LIENTHONG_BENCH_CALLGRIND"
+
+
+async def batches(url: str, count: int) -> float:
+    """Run `count` counted batches; CPU seconds they took."""
+    import uvloop  # noqa: F401  (the hub's processes run on uvloop)
+    from support.delivery import direct_deliveries
+
+    from app.broker.embedded import EmbeddedBroker
+    from app.config import Settings
+    from app.delivery import relay as relay_module
+    from app.delivery.relay import Relay
+    from app.delivery.runtime import CONNECTOR_NAMES
+    from app.kit.db import Database
+    from connectors.inbox import InboxConnector
+    from connectors.worker import Worker
+
+    database = Database(url)
+    for _ in range(WARM_UP + count):
+        await direct_deliveries(database, 2)
+    broker = EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5)
+    worker = Worker(database, broker, {"inbox": InboxConnector()}, Settings(database_url=url))
+    relay = Relay(database, broker, lease_seconds=300)
+    relay_module.BATCH = 2  # one document's deliveries per batch, as at a low rate
+    settled = asyncio.Event()
+    process = worker.process
+
+    async def process_and_tell(batch: list[object]) -> None:
+        await process(batch)  # type: ignore[arg-type]
+        settled.set()
+
+    worker.process = process_and_tell  # type: ignore[method-assign]
+    await worker.start(batchers=1)
+    started = 0.0
+    for number in range(WARM_UP + count):
+        if number == WARM_UP:
+            _instrument("on")
+            started = time.process_time()
+        if await relay.relay_once() != (2, 2):
+            raise RuntimeError("the relay did not hand out the batch")
+        await settled.wait()
+        settled.clear()
+    spent = time.process_time() - started
+    _instrument("off")
+    await worker.stop()
+    await database.dispose()
+    return spent
+
+
+def _instrument(switch: str) -> None:
+    if os.environ.get(INSTRUMENTED):
+        subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True, check=True)
+
+
+def instructions(count: int) -> int:
+    """Instructions of `count` counted batches, run under callgrind."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--batches",
+                str(count),
+            ],
+            env={**os.environ, INSTRUMENTED: "1"},
+            check=True,
+            capture_output=True,
+        )
+        totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+    if not totals:
+        raise RuntimeError("callgrind wrote no totals")
+    return int(totals[-1].split()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
+    arguments = parser.parse_args()
+    if arguments.instructions:
+        total = instructions(arguments.batches)
+        print(f"{total / arguments.batches / 1e6:.2f} million instructions per batch ({arguments.batches} batches)")
+        return
+    import uvloop
+
+    with fresh_database() as dsn, tempfile.TemporaryDirectory() as data:
+        url = sqlalchemy_url(dsn)
+        lienthong(hub_env(Path(data), url), "db", "upgrade")
+        spent = uvloop.run(batches(url, arguments.batches))
+    print(f"{spent / arguments.batches * 1000:.2f} ms of CPU per batch ({arguments.batches} batches)")
+
+
+if __name__ == "__main__":
+    main()
