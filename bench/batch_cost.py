@@ -120,8 +120,8 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     arguments = parser.parse_args()
     if arguments.instructions:
-        total = instructions(arguments.batches)
-        print(f"{total / arguments.batches / 1e6:.2f} million instructions per batch ({arguments.batches} batches)")
+        per_batch = instructions(arguments.batches) / arguments.batches
+        print(f"{per_batch / 1e6:.2f} million instructions per batch ({arguments.batches} batches)")
         return
     import uvloop
 
