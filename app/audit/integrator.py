@@ -126,8 +126,7 @@ async def integrate(session: AsyncSession, *, limit: int = BATCH, sweep: bool = 
         )
         for level, index, value in compact.append(hashed):
             nodes.append({"level": level, "node_index": index, "hash": value})
-    await insert_many(session, table_of(LogLeaf), leaves)
-    await insert_many(session, table_of(LogNode), nodes)
+    await insert_many(session, (table_of(LogLeaf), leaves), (table_of(LogNode), nodes))
     return len(leaves)
 
 

@@ -26,18 +26,17 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.log import ExchangeEvent, append_exchange, exchange_entry
+from app.audit.log import ExchangeEvent, exchange_entry
 from app.delivery import states
 from app.delivery.pauses import not_paused
-from app.kit.db import Database, UTCDateTime, table_of
-from app.models import Delivery, DeliveryEvent, DeliveryState
+from app.kit.db import Database, UTCDateTime, insert_many, table_of
+from app.models import Delivery, DeliveryEvent, DeliveryState, ExchangeLogEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,36 +132,31 @@ async def apply_changes(
             for c in written
         ],
     )
-    await session.execute(
-        insert(table_of(DeliveryEvent)),
-        [
-            {
-                "delivery_id": c.delivery_id,
-                "at": at,
-                "from_state": c.from_state.value,
-                "to_state": c.to_state.value,
-                "reason": c.reason,
-            }
-            for c in written
-        ],
-    )
-    await append_exchange(
-        session,
-        *(
-            exchange_entry(
-                ExchangeEvent.DELIVERY_STATE,
-                at=at,
-                document_id=c.document_id,
-                delivery_id=c.delivery_id,
-                agency_code=c.recipient_code,
-                from_state=c.from_state.value,
-                to_state=c.to_state.value,
-                reason=c.reason,
-                **({"remote_id": c.remote_id} if c.remote_id else {}),
-            )
-            for c in written
-        ),
-    )
+    events = [
+        {
+            "delivery_id": c.delivery_id,
+            "at": at,
+            "from_state": c.from_state.value,
+            "to_state": c.to_state.value,
+            "reason": c.reason,
+        }
+        for c in written
+    ]
+    entries = [
+        exchange_entry(
+            ExchangeEvent.DELIVERY_STATE,
+            at=at,
+            document_id=c.document_id,
+            delivery_id=c.delivery_id,
+            agency_code=c.recipient_code,
+            from_state=c.from_state.value,
+            to_state=c.to_state.value,
+            reason=c.reason,
+            **({"remote_id": c.remote_id} if c.remote_id else {}),
+        )
+        for c in written
+    ]
+    await insert_many(session, (table_of(DeliveryEvent), events), (table_of(ExchangeLogEntry), entries))
     return Applied(written, lost)
 
 

@@ -253,27 +253,52 @@ def _insert_all(shape: tuple[tuple[Table, tuple[tuple[str, ...], ...]], ...]) ->
     )
 
 
-async def insert_many(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows that all name the same columns. On PostgreSQL as one statement over arrays, one
-    per column (`INSERT ... SELECT * FROM unnest(...)`): the driver encodes an array in one go, where
-    an executemany binds and executes row by row, holding the event loop meanwhile (the
-    transparency log's rounds: hundreds of leaves and nodes). Elsewhere an executemany."""
-    if not rows:
+async def insert_many(session: AsyncSession, *tables: tuple[Table, Sequence[dict[str, Any]]]) -> None:
+    """Insert rows into one table or several, each table's rows naming the same columns. On
+    PostgreSQL as one statement: per table an `INSERT ... SELECT * FROM unnest(...)` over one array
+    per column, a CTE each when there are several tables. The driver encodes an array in one go,
+    where an executemany binds and executes row by row, holding the event loop meanwhile (the
+    transparency log's rounds: hundreds of leaves and nodes), and the statement's shape does not
+    depend on the number of rows, so it is compiled once. Elsewhere an executemany per table.
+
+    Not for the tables whose rows gateways remember (credentials, agencies, routes): a statement
+    that starts with WITH is not counted as a change by app/kit/changes.py."""
+    tables = tuple((table, rows) for table, rows in tables if rows)
+    if not tables:
         return
     if session.get_bind().dialect.name != "postgresql":
-        await session.execute(insert(table), list(rows))
+        for table, rows in tables:
+            await session.execute(insert(table), list(rows))
         return
-    columns = tuple(rows[0])
-    await session.execute(
-        _insert_unnest(table, columns), {column: [row[column] for row in rows] for column in columns}
-    )
+    shape = tuple((table, tuple(rows[0])) for table, rows in tables)
+    parameters = {
+        f"{table.name}_{column}": [row[column] for row in rows]
+        for table, rows in tables
+        for column in rows[0]
+    }
+    await session.execute(_insert_unnest(shape), parameters)
 
 
 @functools.lru_cache(maxsize=32)
-def _insert_unnest(table: Table, columns: tuple[str, ...]) -> Any:
-    arrays = [bindparam(column, type_=ARRAY(table.c[column].type)) for column in columns]
-    return insert(table).from_select(
-        list(columns), select(literal_column("*")).select_from(func.unnest(*arrays))
+def _insert_unnest(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+    inserts = [
+        insert(table).from_select(
+            list(columns),
+            select(literal_column("*")).select_from(
+                func.unnest(
+                    *(
+                        bindparam(f"{table.name}_{column}", type_=ARRAY(table.c[column].type))
+                        for column in columns
+                    )
+                )
+            ),
+        )
+        for table, columns in shape
+    ]
+    if len(inserts) == 1:
+        return inserts[0]
+    return select(literal(1)).add_cte(
+        *(statement.cte(f"into_{number}") for number, statement in enumerate(inserts))
     )
 
 
