@@ -2,11 +2,12 @@
 the worker's claim, the connector, the recording of the outcomes and the acknowledgements, for a
 document with two recipients, on PostgreSQL.
 
-    .venv/bin/python bench/batch_cost.py [--batches 200]                  # CPU ms per batch
+    .venv/bin/python bench/batch_cost.py [--batches 200] [--size 2]        # CPU ms per batch
     .venv/bin/python bench/batch_cost.py --batches 40 --instructions      # under callgrind
 
 One process runs a `Relay` and a `Worker` with the in-process broker and the `inbox` connector (no
-network), one batch at a time: the relay hands out two due deliveries, the worker claims them,
+network), one batch at a time: the relay hands out `--size` due deliveries (2: one document with
+two recipients, as at a low rate), the worker claims them,
 runs the connector and records `awaiting_pickup`. The first 20 batches warm up (statements
 compiled, connections opened) and are not counted. PostgreSQL's own CPU is not in the figure.
 
@@ -38,7 +39,7 @@ WARM_UP = 20
 INSTRUMENTED = "LIENTHONG_BENCH_CALLGRIND"
 
 
-async def batches(url: str, count: int) -> float:
+async def batches(url: str, count: int, size: int) -> float:
     """Run `count` counted batches; CPU seconds they took."""
     import uvloop  # noqa: F401  (the hub's processes run on uvloop)
     from support.delivery import direct_deliveries
@@ -54,26 +55,26 @@ async def batches(url: str, count: int) -> float:
 
     database = Database(url)
     for _ in range(WARM_UP + count):
-        await direct_deliveries(database, 2)
+        await direct_deliveries(database, size)
     broker = EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5)
     worker = Worker(database, broker, {"inbox": InboxConnector()}, Settings(database_url=url))
     relay = Relay(database, broker, lease_seconds=300)
-    relay_module.BATCH = 2  # one document's deliveries per batch, as at a low rate
+    relay_module.BATCH = size
     settled = asyncio.Event()
-    process = worker.process
+    deliver = worker.deliver
 
-    async def process_and_tell(batch: list[object]) -> None:
-        await process(batch)  # type: ignore[arg-type]
+    async def deliver_and_tell(claims: list[object]) -> None:
+        await deliver(claims)  # type: ignore[arg-type]
         settled.set()
 
-    worker.process = process_and_tell  # type: ignore[method-assign]
+    worker.deliver = deliver_and_tell  # type: ignore[method-assign]
     await worker.start(batchers=1)
     started = 0.0
     for number in range(WARM_UP + count):
         if number == WARM_UP:
             _instrument("on")
             started = time.process_time()
-        if await relay.relay_once() != (2, 2):
+        if await relay.relay_once() != (size, size):
             raise RuntimeError("the relay did not hand out the batch")
         await settled.wait()
         settled.clear()
@@ -89,7 +90,7 @@ def _instrument(switch: str) -> None:
         subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True, check=True)
 
 
-def instructions(count: int) -> int:
+def instructions(count: int, size: int) -> int:
     """Instructions of `count` counted batches, run under callgrind."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
@@ -103,6 +104,8 @@ def instructions(count: int) -> int:
                 __file__,
                 "--batches",
                 str(count),
+                "--size",
+                str(size),
             ],
             env={**os.environ, INSTRUMENTED: "1"},
             check=True,
@@ -117,19 +120,22 @@ def instructions(count: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument(
+        "--size", type=int, default=2, help="deliveries per batch (2: one document, as at a low rate)"
+    )
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     arguments = parser.parse_args()
     if arguments.instructions:
-        per_batch = instructions(arguments.batches) / arguments.batches
-        print(f"{per_batch / 1e6:.2f} million instructions per batch ({arguments.batches} batches)")
+        per_batch = instructions(arguments.batches, arguments.size) / arguments.batches
+        print(f"{per_batch / 1e6:.2f} million instructions per batch of {arguments.size}")
         return
     import uvloop
 
     with fresh_database() as dsn, tempfile.TemporaryDirectory() as data:
         url = sqlalchemy_url(dsn)
         lienthong(hub_env(Path(data), url), "db", "upgrade")
-        spent = uvloop.run(batches(url, arguments.batches))
-    print(f"{spent / arguments.batches * 1000:.2f} ms of CPU per batch ({arguments.batches} batches)")
+        spent = uvloop.run(batches(url, arguments.batches, arguments.size))
+    print(f"{spent / arguments.batches * 1000:.2f} ms of CPU per batch of {arguments.size}")
 
 
 if __name__ == "__main__":

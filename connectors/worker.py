@@ -125,6 +125,7 @@ class Worker:
         self.lease = timedelta(seconds=settings.delivery_lease_seconds)
         self.deadline = settings.delivery_lease_seconds * ATTEMPT_SHARE_OF_LEASE
         self._inbox: asyncio.Queue[BrokerMessage] = asyncio.Queue()
+        self._claiming = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, *, batchers: int = 4) -> None:
@@ -146,15 +147,24 @@ class Worker:
 
     async def _batches(self) -> None:
         while True:
-            batch = await next_batch(self._inbox, limit=BATCH, window=self.settings.batch_window_seconds)
             try:
-                await self.process(batch)
+                # One batcher gathers and claims at a time. Meanwhile the next messages wait in the
+                # inbox, so under load the next batch takes them all at once (two or three times
+                # fewer, larger transactions at full speed); the claimed batches are delivered side
+                # by side.
+                async with self._claiming:
+                    batch = await next_batch(
+                        self._inbox, limit=BATCH, window=self.settings.batch_window_seconds
+                    )
+                    claims = await self.claim(batch)
+                await self.deliver(claims)
             except Exception:
                 log.exception("worker: batch of %d failed; what was not settled is requeued", len(batch))
                 await asyncio.sleep(DATABASE_RETRY_SECONDS)
                 await asyncio.gather(*(m.requeue() for m in batch), return_exceptions=True)
 
-    async def process(self, batch: Sequence[BrokerMessage]) -> None:
+    async def claim(self, batch: Sequence[BrokerMessage]) -> list[_Claim]:
+        """Claim the batch's deliveries; the messages with nothing to do are acknowledged."""
         # The attempt ids are chosen once: if the database went away just as the claim committed,
         # the next try recognises the claim as its own instead of taking it for another worker's.
         attempt_ids = {m.delivery_id: new_id() for m in batch}
@@ -167,6 +177,10 @@ class Worker:
 
         claims, settled = await while_unavailable(claim_batch, what="worker: claiming a batch")
         await _ack(settled)
+        return claims
+
+    async def deliver(self, claims: Sequence[_Claim]) -> None:
+        """Run the connectors, record every outcome, then acknowledge."""
         if not claims:
             return
         results = await asyncio.gather(*(self._attempt(c) for c in claims), return_exceptions=True)
