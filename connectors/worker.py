@@ -3,7 +3,8 @@ attempt and the new state, then acknowledges.
 
 Messages are processed in batches (whatever has arrived, up to a limit): one transaction claims the
 whole batch (each delivery -> `sending`, an attempt row each, payloads loaded), the connectors run
-concurrently, one transaction records every outcome, then the messages are acknowledged. A message
+concurrently, one transaction records every outcome, then the messages are acknowledged. One batch
+is gathered and claimed at a time; the claimed batches are delivered side by side. A message
 is acknowledged only after its outcome is committed, so a crash at any point leads to a redelivery,
 never to a loss; a redelivered message for a delivery already settled is acknowledged and dropped.
 
