@@ -15,9 +15,10 @@ CPU time on this VM drifts by half within an hour; `--instructions` re-runs the 
 valgrind's callgrind with instrumentation switched on for the counted batches only, and reports
 instructions per batch: the same count, run after run, for the same code, whatever else the machine
 does. Compare two trees with it, not with the CPU time. The suite runs three batches
-(tests/delivery/test_batch_cost.py), so the harness keeps up with the relay and the worker. Needs PostgreSQL on 127.0.0.1:5432
-(`LIENTHONG_TEST_POSTGRES` for another admin DSN) and, for `--instructions`, the Debian package
-valgrind.
+(tests/delivery/test_batch_cost.py), so the harness keeps up with the relay and the worker.
+
+Needs PostgreSQL on 127.0.0.1:5432 (`LIENTHONG_TEST_POSTGRES` for another admin DSN) and, for
+`--instructions`, the Debian package valgrind.
 """
 
 from __future__ import annotations
