@@ -43,7 +43,6 @@ INSTRUMENTED = "LIENTHONG_BENCH_CALLGRIND"
 
 async def batches(url: str, count: int, size: int) -> float:
     """Run `count` counted batches; CPU seconds they took."""
-    import uvloop  # noqa: F401  (the hub's processes run on uvloop)
     from support.delivery import direct_deliveries
 
     from app.broker.embedded import EmbeddedBroker
@@ -96,7 +95,7 @@ def instructions(count: int, size: int) -> int:
     """Instructions of `count` counted batches, run under callgrind."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
-        subprocess.run(
+        done = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -110,9 +109,12 @@ def instructions(count: int, size: int) -> int:
                 str(size),
             ],
             env={**os.environ, INSTRUMENTED: "1"},
-            check=True,
             capture_output=True,
+            text=True,
+            check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"the run under callgrind failed:\n{done.stderr[-3000:]}")
         totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
     if not totals:
         raise RuntimeError("callgrind wrote no totals")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Row, Select, Update, bindparam, insert, select, update
+from sqlalchemy import Row, Select, Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -287,7 +287,7 @@ class Worker:
                     pending = [item for item in pending if item[1].id not in gone]
                     attempts = [a for a in attempts if a["delivery_id"] not in gone]
                 if attempts:
-                    await session.execute(_start_attempts(), attempts)
+                    await session.execute(insert(table_of(Attempt)), attempts)
             payloads = await stored_payloads(session, self.database, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:
@@ -529,11 +529,6 @@ def _load_rows() -> Select[*tuple[Any, ...]]:
         .where(Delivery.id.in_(bindparam("ids", expanding=True)))
         .with_for_update(of=Delivery)
     )
-
-
-@functools.cache
-def _start_attempts() -> Insert:
-    return insert(table_of(Attempt))
 
 
 @functools.cache
