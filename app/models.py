@@ -139,10 +139,11 @@ class Payload(Base):
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when retention emptied `content`: the digest (and the log that names it) stays.
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Last, so that SQLite keeps a zeroblob unwritten until the store writes it a slice at a time.
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 NEW_DOCUMENT = "business_type = 0 AND kind = 'edoc'"

@@ -1,9 +1,10 @@
 """Payloads (a message's bytes as received and as sealed): written into storage and read back
 without holding a large one more often than needed.
 
-Written with the rest of the message (`payload_writes`). On PostgreSQL a large payload goes by COPY,
-hex-encoded a slice at a time as it is sent: asyncpg encodes an INSERT's parameter whole, and holds a
-48 MB payload about three times over while doing it.
+Written with the rest of the message (`payload_writes`), a large payload a slice at a time: on
+PostgreSQL by COPY, hex-encoded as it is sent (asyncpg encodes an INSERT's parameter whole, and holds
+a 48 MB payload about three times over while doing it); on SQLite inserted as a `zeroblob` and
+filled by incremental blob I/O (a bound parameter is copied twice: the binding and the record).
 
 Where the bytes only pass through the hub — a push to a QLVB, a send to the national axis, the
 inbox download — they are read a slice at a time (`StoredPayload.chunks`, each slice in its own
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import LargeBinary, Select, bindparam, case, func, make_url, select
+from sqlalchemy import LargeBinary, Select, bindparam, case, func, insert, make_url, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,21 +47,22 @@ def payload_writes(
     database: Database, payloads: Mapping[str, bytes], *, at: datetime
 ) -> tuple[list[dict[str, Any]], Callable[[AsyncSession], Awaitable[None]] | None]:
     """How a message's payloads (digest -> bytes) are stored with the rest of it: the rows the
-    store's statement inserts, and on PostgreSQL the COPY of the large ones, to run first in the same
-    transaction (`Database.write_at_once(first=...)`; None when there is nothing to copy)."""
-    copied = {d: c for d, c in payloads.items() if database.is_postgres and len(c) >= CHUNK_BYTES}
+    store's statement inserts, and the writing of the large ones a slice at a time, to run first in
+    the same transaction (`Database.write_at_once(first=...)`; None when there is none)."""
+    large = {d: c for d, c in payloads.items() if len(c) >= CHUNK_BYTES}
     rows = [
         {"sha256": digest, "size": len(content), "content": content, "created_at": at}
         for digest, content in payloads.items()
-        if digest not in copied
+        if digest not in large
     ]
-    if not copied:
+    if not large:
         return rows, None
+    write = _copy if database.is_postgres else _fill_blobs
 
-    async def copy(session: AsyncSession) -> None:
-        await _copy(session, copied, at=at)
+    async def write_large(session: AsyncSession) -> None:
+        await write(session, large, at=at)
 
-    return rows, copy
+    return rows, write_large
 
 
 async def _copy(session: AsyncSession, payloads: Mapping[str, bytes], *, at: datetime) -> None:
@@ -87,6 +89,28 @@ async def _copy_text(payloads: Mapping[str, bytes], *, at: datetime) -> AsyncIte
         for start in range(0, len(content), CHUNK_BYTES):
             yield binascii.hexlify(view[start : start + CHUNK_BYTES])
         yield f"\t{at.isoformat()}\t\\N\n".encode()
+
+
+async def _fill_blobs(session: AsyncSession, payloads: Mapping[str, bytes], *, at: datetime) -> None:
+    """SQLite: each payload inserted as a zeroblob (kept unwritten: `content` is the record's last
+    field), then written a slice at a time through the store's own connection."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    for digest, content in payloads.items():
+        blank = func.zeroblob(len(content))
+        row = {"sha256": digest, "size": len(content), "created_at": at, "content": blank}
+        await session.execute(insert(Payload).values(row))
+        # aiosqlite runs each call on its connection's thread; blob I/O has no call of its own there.
+        await driver._execute(_write_blob, driver._conn, digest, content)
+
+
+def _write_blob(connection: sqlite3.Connection, sha256: str, content: bytes) -> None:
+    [rowid] = connection.execute("SELECT rowid FROM payloads WHERE sha256 = ?", (sha256,)).fetchone()
+    view = memoryview(content)
+    with connection.blobopen("payloads", "content", rowid) as blob:
+        for start in range(0, len(content), CHUNK_BYTES):
+            blob.write(view[start : start + CHUNK_BYTES])
 
 
 class Body(Protocol):
