@@ -57,6 +57,9 @@ async def batches(url: str, count: int, size: int) -> float:
     database = Database(url)
     for _ in range(WARM_UP + count):
         await direct_deliveries(database, size)
+    async with database.engine.connect() as connection:  # as autovacuum would: plans for the real size
+        await connection.exec_driver_sql("ANALYZE")
+        await connection.commit()
     broker = EmbeddedBroker(CONNECTOR_NAMES, delivery_limit=5)
     worker = Worker(database, broker, {"inbox": InboxConnector()}, Settings(database_url=url))
     relay = Relay(database, broker, lease_seconds=300)

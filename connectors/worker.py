@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, Update, bindparam, insert, select, update
+from sqlalchemy import Row, Select, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -42,7 +42,7 @@ from app.delivery.service import Change, Lost, apply_changes
 from app.delivery.states import DISPATCHABLE
 from app.documents.payloads import stored_payloads
 from app.kit.clock import utcnow
-from app.kit.db import Database, table_of, while_unavailable
+from app.kit.db import Database, RowsIn, insert_many, table_of, while_unavailable
 from app.kit.ids import new_id
 from app.models import Agency, Attempt, Delivery, DeliveryState, Document
 from connectors.base import Connector, Job, Outcome, OutcomeKind
@@ -286,8 +286,7 @@ class Worker:
                     drop += [item[0] for item in pending if item[1].id in gone]
                     pending = [item for item in pending if item[1].id not in gone]
                     attempts = [a for a in attempts if a["delivery_id"] not in gone]
-                if attempts:
-                    await session.execute(insert(table_of(Attempt)), attempts)
+                await insert_many(session, (table_of(Attempt), attempts))
             payloads = await stored_payloads(session, self.database, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:
@@ -331,13 +330,13 @@ class Worker:
             )
             attempt_rows.append(
                 {
-                    "a_id": claim.attempt_id,
-                    "a_delivery": job.delivery_id,
-                    "a_ended": now,
-                    "a_outcome": outcome.kind.value,
-                    "a_status": outcome.http_status,
-                    "a_error": outcome.error,
-                    "a_ms": round((time.monotonic() - claim.started) * 1000, 1),
+                    "id": claim.attempt_id,
+                    "delivery_id": job.delivery_id,
+                    "ended_at": now,
+                    "outcome": outcome.kind.value,
+                    "http_status": outcome.http_status,
+                    "error": outcome.error,
+                    "duration_ms": round((time.monotonic() - claim.started) * 1000, 1),
                 }
             )
         async with self.database.transaction() as session:
@@ -347,10 +346,10 @@ class Worker:
             }
             outcomes = {claim.job.delivery_id: outcome for claim, outcome in finished}
             for row in attempt_rows:
-                lost = superseded.get(str(row.pop("a_delivery")))
+                lost = superseded.get(str(row["delivery_id"]))
                 if lost is not None:
-                    row["a_error"] = _superseded(lost, outcomes[lost.change.delivery_id])
-                    row["a_outcome"] = SUPERSEDED
+                    row["error"] = _superseded(lost, outcomes[lost.change.delivery_id])
+                    row["outcome"] = SUPERSEDED
             for lost in superseded.values():
                 log.warning(
                     "delivery %s: attempt %d ended after the delivery had moved on (%s); its outcome is "
@@ -359,7 +358,8 @@ class Worker:
                     lost.change.attempt_count,
                     lost.describe(),
                 )
-            await session.execute(_end_attempts(), attempt_rows)
+            statement, ended = _end_attempts(self.database.is_postgres)
+            await session.execute(statement, ended.parameters(attempt_rows))
 
     def _next_state(
         self, attempt: int, outcome: Outcome, now: datetime
@@ -505,7 +505,8 @@ async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]
 
 @functools.cache
 def _load_rows() -> Select[*tuple[Any, ...]]:
-    """`_load`'s statement; SQLite's compiler leaves FOR UPDATE out (its write transaction is exclusive)."""
+    """`_load`'s statement: FOR NO KEY UPDATE, as `app.delivery.service._lock_rows`; SQLite's compiler
+    leaves it out (its write transaction is exclusive)."""
     return (
         select(
             Delivery.id,
@@ -527,24 +528,21 @@ def _load_rows() -> Select[*tuple[Any, ...]]:
         .join(Document, Document.id == Delivery.document_id)
         .outerjoin(Agency, Agency.code == Delivery.recipient_code)
         .where(Delivery.id.in_(bindparam("ids", expanding=True)))
-        .with_for_update(of=Delivery)
+        .with_for_update(of=Delivery, key_share=True)
     )
 
 
 @functools.cache
-def _end_attempts() -> Update:
-    table = table_of(Attempt)
-    return (
-        update(table)
-        .where(table.c.id == bindparam("a_id"))
-        .values(
-            ended_at=bindparam("a_ended"),
-            outcome=bindparam("a_outcome"),
-            http_status=bindparam("a_status"),
-            error=bindparam("a_error"),
-            duration_ms=bindparam("a_ms"),
-        )
+def _end_attempts(postgres: bool) -> tuple[Update, RowsIn]:
+    c = table_of(Attempt).c
+    names = ("id", "ended_at", "outcome", "http_status", "error", "duration_ms")
+    ended = RowsIn("ended", {name: c[name].type for name in names}, arrays=postgres)
+    statement = (
+        update(table_of(Attempt))
+        .where(c.id == ended.c.id)
+        .values({name: getattr(ended.c, name) for name in names[1:]})
     )
+    return statement, ended
 
 
 async def _close_open_attempts(

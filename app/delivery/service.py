@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.log import ExchangeEvent, exchange_entry
 from app.delivery import states
 from app.delivery.pauses import not_paused
-from app.kit.db import Database, UTCDateTime, insert_many, table_of
+from app.kit.db import Database, RowsIn, UTCDateTime, insert_many, table_of
 from app.models import Delivery, DeliveryEvent, DeliveryState, ExchangeLogEntry
 
 
@@ -114,24 +114,23 @@ async def apply_changes(
             lost.append(Lost(change, state, attempts))
     if not written:
         return Applied(written, lost)
-    await session.execute(
-        _change_state(),
-        [
-            {
-                "b_id": c.delivery_id,
-                "b_from": c.from_state.value,
-                "b_expected": current[c.delivery_id][1],
-                "b_state": c.to_state.value,
-                "b_attempts": c.attempt_count,
-                "b_next": c.next_attempt_at,
-                "b_dispatched": c.dispatched_at,
-                "b_error": c.last_error,
-                "b_remote": c.remote_id,
-                "b_at": at,
-            }
-            for c in written
-        ],
-    )
+    statement, rows = _change_state(session.get_bind().dialect.name == "postgresql")
+    changed = [
+        {
+            "id": c.delivery_id,
+            "from_state": c.from_state.value,
+            "expected": current[c.delivery_id][1],
+            "state": c.to_state.value,
+            "attempts": c.attempt_count,
+            "next_at": c.next_attempt_at,
+            "dispatched_at": c.dispatched_at,
+            "error": c.last_error,
+            "remote_id": c.remote_id,
+            "at": at,
+        }
+        for c in written
+    ]
+    await session.execute(statement, rows.parameters(changed))
     events = [
         {
             "delivery_id": c.delivery_id,
@@ -162,9 +161,9 @@ async def apply_changes(
 
 async def _lock(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[DeliveryState, int]]:
     """The deliveries' state and attempt count, their rows locked until the transaction ends
-    (PostgreSQL: FOR UPDATE, in id order so that two batches never wait for each other; SQLite: the
-    write transaction is already exclusive), so a comparison and the write that follows cannot be
-    separated by another writer."""
+    (PostgreSQL: FOR NO KEY UPDATE, in id order so that two batches never wait for each other;
+    SQLite: the write transaction is already exclusive), so a comparison and the write that follows
+    cannot be separated by another writer."""
     rows = await session.execute(_lock_rows(), {"ids": list(ids)})
     return {row.id: (DeliveryState(row.state), row.attempt_count) for row in rows}
 
@@ -174,36 +173,52 @@ async def _lock(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[De
 
 
 @functools.cache
-def _change_state() -> Update:
+def _change_state(postgres: bool) -> tuple[Update, RowsIn]:
     deliveries = table_of(Delivery)
-    return (
+    c = deliveries.c
+    rows = RowsIn(
+        "change",
+        {
+            "id": c.id.type,
+            "from_state": c.state.type,
+            "expected": c.attempt_count.type,
+            "state": c.state.type,
+            "attempts": c.attempt_count.type,
+            "next_at": c.next_attempt_at.type,
+            "dispatched_at": c.dispatched_at.type,
+            "error": c.last_error.type,
+            "remote_id": c.remote_id.type,
+            "at": c.updated_at.type,
+        },
+        arrays=postgres,
+    )
+    statement = (
         update(deliveries)
-        .where(
-            deliveries.c.id == bindparam("b_id"),
-            deliveries.c.state == bindparam("b_from"),
-            deliveries.c.attempt_count == bindparam("b_expected"),
-        )
+        .where(c.id == rows.c.id, c.state == rows.c.from_state, c.attempt_count == rows.c.expected)
         .values(
-            state=bindparam("b_state"),
-            attempt_count=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next"),
-            dispatched_at=bindparam("b_dispatched"),
-            last_error=bindparam("b_error"),
-            remote_id=func.coalesce(bindparam("b_remote"), deliveries.c.remote_id),
-            updated_at=bindparam("b_at"),
+            state=rows.c.state,
+            attempt_count=rows.c.attempts,
+            next_attempt_at=rows.c.next_at,
+            dispatched_at=rows.c.dispatched_at,
+            last_error=rows.c.error,
+            remote_id=func.coalesce(rows.c.remote_id, c.remote_id),
+            updated_at=rows.c.at,
         )
     )
+    return statement, rows
 
 
 @functools.cache
 def _lock_rows() -> Select[str, str, int]:
-    """PostgreSQL: FOR UPDATE (SQLite's compiler leaves it out: its write transaction is exclusive)."""
+    """PostgreSQL: FOR NO KEY UPDATE, the lock an UPDATE that keeps the key takes, which lets the
+    foreign-key checks of other transactions' inserts (attempts, events, log entries) through
+    (SQLite's compiler leaves it out: its write transaction is exclusive)."""
     deliveries = table_of(Delivery)
     return (
         select(deliveries.c.id, deliveries.c.state, deliveries.c.attempt_count)
         .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
         .order_by(deliveries.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
 
 
@@ -278,7 +293,7 @@ def _hand_out() -> Update:
     )
     return (
         update(deliveries)
-        .where(deliveries.c.id.in_(chosen.with_for_update(skip_locked=True)))
+        .where(deliveries.c.id.in_(chosen.with_for_update(skip_locked=True, key_share=True)))
         .values(
             dispatched_at=now,
             next_attempt_at=case(

@@ -19,9 +19,10 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import asyncpg
@@ -42,13 +43,14 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy import column as column_clause
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.kit.changes import Changes
 
@@ -279,6 +281,27 @@ async def insert_many(session: AsyncSession, *tables: tuple[Table, Sequence[dict
         for column in rows[0]
     }
     await session.execute(_insert_unnest(shape), parameters)
+
+
+class RowsIn:
+    """Rows handed to one statement as if they were a table (`rows.c.<column>` in its WHERE and SET):
+    on PostgreSQL `unnest` over one array per column, so the statement runs once for the whole batch
+    and its shape does not depend on the number of rows; elsewhere one bound parameter per column,
+    the statement run once per row (an executemany). Parameters are named `<name>_<column>`."""
+
+    def __init__(self, name: str, columns: Mapping[str, TypeEngine[Any]], *, arrays: bool) -> None:
+        self.name, self.arrays, self.columns = name, arrays, tuple(columns)
+        if arrays:
+            arrays_in = (bindparam(f"{name}_{c}", type_=ARRAY(t)) for c, t in columns.items())
+            derived = func.unnest(*arrays_in).table_valued(*(column_clause(c, t) for c, t in columns.items()))
+            self.c: Any = derived.render_derived(name=name).c
+        else:
+            self.c = SimpleNamespace(**{c: bindparam(f"{name}_{c}", type_=t) for c, t in columns.items()})
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]] | list[dict[str, Any]]:
+        if self.arrays:
+            return {f"{self.name}_{c}": [row[c] for row in rows] for c in self.columns}
+        return [{f"{self.name}_{c}": row[c] for c in self.columns} for row in rows]
 
 
 @functools.lru_cache(maxsize=32)
