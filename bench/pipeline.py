@@ -40,6 +40,7 @@ from stack import (
     SAMPLE,
     Postgres,
     cpu_seconds,
+    database_name,
     free_port,
     fresh_database,
     fresh_vhost,
@@ -118,7 +119,7 @@ def start_hub(mode: str, work: Path, cleanup: contextlib.ExitStack) -> Hub:
         cleanup.callback(stop, processes["worker"])
     servers = {"postgresql": postmaster_pid(database)} | ({"rabbitmq": rabbitmq_pid()} if broker_url else {})
     url = f"http://127.0.0.1:{gateway_port}"
-    return Hub(mode, url, token, database, dsn.rsplit("/", 1)[1], processes, servers)
+    return Hub(mode, url, token, database, database_name(dsn), processes, servers)
 
 
 def start_bare(work: Path, cleanup: contextlib.ExitStack) -> Hub:
@@ -158,7 +159,7 @@ def start_bare(work: Path, cleanup: contextlib.ExitStack) -> Hub:
     processes = {"gateway": gateway, "receiver": receiver, "worker": worker}
     servers = {"postgresql": postmaster_pid(database), "rabbitmq": rabbitmq_pid()}
     url = f"http://127.0.0.1:{gateway_port}"
-    return Hub("bare", url, token, database, dsn.rsplit("/", 1)[1], processes, servers)
+    return Hub("bare", url, token, database, database_name(dsn), processes, servers)
 
 
 def drive(hub: Hub, rate: int | None, seconds: int, offset: int) -> dict[str, Any]:

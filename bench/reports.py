@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from stack import POSTGRES, REPO, Postgres, fresh_database, sqlalchemy_url
+from stack import POSTGRES, REPO, Postgres, database_dsn, fresh_database, sqlalchemy_url
 
 sys.path.insert(0, str(REPO))
 
@@ -261,7 +261,7 @@ def kept_database(name: str) -> str:
             admin.value(f'CREATE DATABASE "{name}"')
     finally:
         admin.close()
-    return POSTGRES.rsplit("/", 1)[0] + "/" + name
+    return database_dsn(name)
 
 
 async def is_empty(dsn: str) -> bool:

@@ -65,6 +65,7 @@ from stack import (
     REPO,
     Postgres,
     cpu_seconds,
+    database_name,
     free_port,
     fresh_database,
     hub_env,
@@ -191,7 +192,7 @@ def start_hub(work: Path, cluster: Cluster, cleanup: contextlib.ExitStack) -> Ru
         cleanup.callback(stop, worker)
         processes[f"worker-{n}"] = worker
     run = Run(
-        work, cluster, database, dsn.rsplit("/", 1)[1], gateways, token, processes, postmaster_pid(database)
+        work, cluster, database, database_name(dsn), gateways, token, processes, postmaster_pid(database)
     )
     wait_until(lambda: consumers(cluster.nodes[0].url) == 2, "both workers consuming", timeout=90)
     run.beams = {node.name: cluster.beam_pid(node) for node in cluster.nodes}

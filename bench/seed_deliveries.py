@@ -33,7 +33,7 @@ import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
-from stack import POSTGRES, fresh_database, sqlalchemy_url
+from stack import POSTGRES, database_dsn, fresh_database, sqlalchemy_url
 
 from app.auth.service import create_credential
 from app.bootstrap import prepare
@@ -270,7 +270,7 @@ def main() -> None:
         return report
 
     if args.keep:
-        dsn = POSTGRES.rsplit("/", 1)[0] + "/" + args.keep
+        dsn = database_dsn(args.keep)
         fresh = not asyncio.run(_exists(args.keep))
         if fresh:
             asyncio.run(_create(args.keep))

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -148,11 +149,21 @@ def fresh_database() -> Iterator[str]:
     try:
         admin.value(f'CREATE DATABASE "{name}"')
         try:
-            yield POSTGRES.rsplit("/", 1)[0] + "/" + name
+            yield database_dsn(name)
         finally:
             admin.value(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         admin.close()
+
+
+def database_dsn(name: str) -> str:
+    """`POSTGRES` naming another database on the same server (a socket directory in its query,
+    `?host=/run/postgresql`, is kept)."""
+    return urllib.parse.urlsplit(POSTGRES)._replace(path=f"/{name}").geturl()
+
+
+def database_name(dsn: str) -> str:
+    return urllib.parse.urlsplit(dsn).path.lstrip("/")
 
 
 def sqlalchemy_url(dsn: str) -> str:
