@@ -17,6 +17,7 @@ gets the whole list. bench/README.md says how to read them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
@@ -40,6 +41,7 @@ from stack import (
     SAMPLE,
     Postgres,
     cpu_seconds,
+    database_dsn,
     database_name,
     free_port,
     fresh_database,
@@ -174,6 +176,21 @@ def drive(hub: Hub, rate: int | None, seconds: int, offset: int) -> dict[str, An
     return run_wrk(
         hub.url, hub.token, seconds=seconds, connections=connections, threads=1, offset=offset, rate=rate
     )
+
+
+def seed_history(hub: Hub, deliveries: int) -> None:
+    """A working hub's past (bench/seed_deliveries.py: a month of documents, 4 deliveries each),
+    all of it settled, then ANALYZE: the plans of a hub in service, not of a new empty database
+    whose statistics say its tables are empty while the load fills them."""
+    from seed_deliveries import seed
+
+    asyncio.run(seed(database_dsn(hub.database_name), deliveries))
+    hub.database.value(
+        "UPDATE deliveries SET state = 'delivered', next_attempt_at = NULL, last_error = NULL, "
+        "dispatched_at = created_at WHERE state = ANY($1)",
+        UNSETTLED,
+    )
+    hub.database.value("ANALYZE")
 
 
 def settle(database: Postgres, timeout: float) -> int:
@@ -408,13 +425,16 @@ def count_arrivals(path: Path, results: list[dict[str, Any]], windows: list[tupl
 
 
 def run_mode(
-    mode: str, rates: list[int | None], seconds: int, profile: Path | None = None
+    mode: str, rates: list[int | None], seconds: int, profile: Path | None = None, history: int = 0
 ) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix=f"lienthong-pipeline-{mode}-"))
     try:
         with contextlib.ExitStack() as cleanup:
             progress(f"{mode}: starting the stack")
             hub = start_bare(work, cleanup) if mode == "bare" else start_hub(mode, work, cleanup)
+            if history and mode != "bare":
+                progress(f"{mode}: seeding a history of {history:,} settled deliveries")
+                seed_history(hub, history)
             progress(f"{mode}: warm-up, {WARM_UP_RATE}/s for {WARM_UP_SECONDS} s")
             drive(hub, WARM_UP_RATE, WARM_UP_SECONDS, offset=10**8)
             if settle(hub.database, timeout=60):
@@ -547,6 +567,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="load per rate")
     parser.add_argument("--out", type=Path, help="default: bench/results/pipeline-<time>.json")
     parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="N: seed N settled deliveries (a month's past) into the hub's database first",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="DIR: py-spy the gateway and the worker during each load (bench/profile.py)",
@@ -556,7 +582,7 @@ def main() -> None:
 
     results = []
     for mode in args.mode:
-        results += run_mode(mode, args.rates, args.seconds, args.profile)
+        results += run_mode(mode, args.rates, args.seconds, args.profile, args.history)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print("\n" + tables(results) + f"\n\n(written to {out})")
