@@ -40,7 +40,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     select,
 )
 from sqlalchemy import column as column_clause
@@ -259,8 +258,8 @@ def _insert_all(shape: tuple[tuple[Table, tuple[tuple[str, ...], ...]], ...]) ->
 
 async def insert_many(session: AsyncSession, *tables: tuple[Table, Sequence[dict[str, Any]]]) -> None:
     """Insert rows into one table or several, each table's rows naming the same columns. On
-    PostgreSQL as one statement: per table an `INSERT ... SELECT * FROM unnest(...)` over one array
-    per column, a CTE each when there are several tables. The driver encodes an array in one go,
+    PostgreSQL as one statement: per table an `INSERT ... SELECT` from its rows as arrays (`RowsIn`),
+    a CTE each when there are several tables. The driver encodes an array in one go,
     where an executemany binds and executes row by row, holding the event loop meanwhile (the
     transparency log's rounds: hundreds of leaves and nodes), and the statement's shape does not
     depend on the number of rows, so it is compiled once. Elsewhere an executemany per table.
@@ -274,13 +273,11 @@ async def insert_many(session: AsyncSession, *tables: tuple[Table, Sequence[dict
         for table, rows in tables:
             await session.execute(insert(table), list(rows))
         return
-    shape = tuple((table, tuple(rows[0])) for table, rows in tables)
-    parameters = {
-        f"{table.name}_{column}": [row[column] for row in rows]
-        for table, rows in tables
-        for column in rows[0]
-    }
-    await session.execute(_insert_unnest(shape), parameters)
+    statement, sources = _insert_unnest(tuple((table, tuple(rows[0])) for table, rows in tables))
+    parameters: dict[str, Any] = {}
+    for (_table, rows), source in zip(tables, sources, strict=True):
+        parameters.update(source.as_arrays(rows))
+    await session.execute(statement, parameters)
 
 
 class RowsIn:
@@ -300,31 +297,30 @@ class RowsIn:
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]] | list[dict[str, Any]]:
         if self.arrays:
-            return {f"{self.name}_{c}": [row[c] for row in rows] for c in self.columns}
+            return self.as_arrays(rows)
         return [{f"{self.name}_{c}": row[c] for c in self.columns} for row in rows]
+
+    def as_arrays(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        return {f"{self.name}_{c}": [row[c] for row in rows] for c in self.columns}
 
 
 @functools.lru_cache(maxsize=32)
-def _insert_unnest(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
-    inserts = [
-        insert(table).from_select(
-            list(columns),
-            select(literal_column("*")).select_from(
-                func.unnest(
-                    *(
-                        bindparam(f"{table.name}_{column}", type_=ARRAY(table.c[column].type))
-                        for column in columns
-                    )
-                )
-            ),
-        )
+def _insert_unnest(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> tuple[Any, list[RowsIn]]:
+    """`insert_many`'s statement for tables with these columns, and each table's rows."""
+    sources = [
+        RowsIn(f"rows_{table.name}", {column: table.c[column].type for column in columns}, arrays=True)
         for table, columns in shape
     ]
+    inserts = [
+        insert(table).from_select(list(columns), select(*(getattr(source.c, c) for c in columns)))
+        for (table, columns), source in zip(shape, sources, strict=True)
+    ]
     if len(inserts) == 1:
-        return inserts[0]
-    return select(literal(1)).add_cte(
+        return inserts[0], sources
+    statement = select(literal(1)).add_cte(
         *(statement.cte(f"into_{number}") for number, statement in enumerate(inserts))
     )
+    return statement, sources
 
 
 log = logging.getLogger(__name__)
