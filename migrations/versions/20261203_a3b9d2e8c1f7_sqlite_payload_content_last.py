@@ -47,12 +47,15 @@ def upgrade() -> None:
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # not changeable inside a transaction
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-            for statement in REBUILD:
-                connection.exec_driver_sql(statement)
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-            if broken:
+            try:
+                for statement in REBUILD:
+                    connection.exec_driver_sql(statement)
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"rebuilding payloads would break foreign keys: {broken[:5]}")
+            except BaseException:
                 connection.exec_driver_sql("ROLLBACK")
-                raise RuntimeError(f"rebuilding payloads would break foreign keys: {broken[:5]}")
+                raise
             connection.exec_driver_sql("COMMIT")
         finally:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
