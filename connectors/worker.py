@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, Update, bindparam, select, update
+from sqlalchemy import Row, Select, Table, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -42,7 +42,7 @@ from app.delivery.service import Change, Lost, apply_changes
 from app.delivery.states import DISPATCHABLE
 from app.documents.payloads import stored_payloads
 from app.kit.clock import utcnow
-from app.kit.db import Database, RowsIn, insert_many, table_of, while_unavailable
+from app.kit.db import Database, RowsIn, table_of, while_unavailable
 from app.kit.ids import new_id
 from app.models import Agency, Attempt, Delivery, DeliveryState, Document
 from connectors.base import Connector, Job, Outcome, OutcomeKind
@@ -226,7 +226,7 @@ class Worker:
             rows = await _load(session, list(by_id))
             ours = await _own_attempts(session, attempt_ids) if retried else {}
             changes: list[Change] = []
-            attempts: list[dict[str, object]] = []
+            attempts: dict[str, tuple[Table, dict[str, Any]]] = {}  # each written with its claim
             wanted_payloads: set[str] = set()
             pending: list[tuple[BrokerMessage, Row[Any], Connector, str, int]] = []
             for delivery_id, message in by_id.items():
@@ -269,8 +269,9 @@ class Worker:
                     )
                 )
                 attempt_id = attempt_ids[delivery_id]
-                attempts.append(
-                    {"id": attempt_id, "delivery_id": delivery_id, "number": attempt, "started_at": now}
+                attempts[delivery_id] = (
+                    table_of(Attempt),
+                    {"id": attempt_id, "delivery_id": delivery_id, "number": attempt, "started_at": now},
                 )
                 if connector.needs_payload:
                     wanted_payloads.add(row.sealed_sha256)
@@ -280,13 +281,11 @@ class Worker:
                 if interrupted:
                     await _close_open_attempts(session, interrupted, at=now, outcome="interrupted")
                 locked = {id_: (DeliveryState(row.state), row.attempt_count) for id_, row in rows.items()}
-                applied = await apply_changes(session, changes, at=now, locked=locked)
+                applied = await apply_changes(session, changes, at=now, locked=locked, written_with=attempts)
                 if applied.lost:  # the rows are locked since `_load`: only a bug elsewhere gets here
                     gone = {lost.change.delivery_id for lost in applied.lost}
                     drop += [item[0] for item in pending if item[1].id in gone]
                     pending = [item for item in pending if item[1].id not in gone]
-                    attempts = [a for a in attempts if a["delivery_id"] not in gone]
-                await insert_many(session, (table_of(Attempt), attempts))
             payloads = await stored_payloads(session, self.database, wanted_payloads)
         started = time.monotonic()
         for message, row, connector, attempt_id, attempt in pending:

@@ -16,11 +16,13 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Table,
     Update,
     and_,
     bindparam,
@@ -90,6 +92,7 @@ async def apply_changes(
     *,
     at: datetime,
     locked: Mapping[str, tuple[DeliveryState, int]] | None = None,
+    written_with: Mapping[str, tuple[Table, dict[str, Any]]] | None = None,
 ) -> Applied:
     """Write a batch of state changes (one per delivery), their events and their log entries, each
     only if its delivery is still where the change expects it. Raises IllegalTransition (nothing
@@ -98,7 +101,8 @@ async def apply_changes(
 
     `locked`: the deliveries' state and attempt count, when the caller has already read them with
     their rows locked in this transaction (the worker's claim); otherwise they are read and locked
-    here."""
+    here. `written_with`: by delivery id, a row (of another table) to insert only if that
+    delivery's change is written, in the same statement as the events (the claim's attempts)."""
     if not changes:
         return Applied()
     for change in changes:
@@ -155,7 +159,14 @@ async def apply_changes(
         )
         for c in written
     ]
-    await insert_many(session, (table_of(DeliveryEvent), events), (table_of(ExchangeLogEntry), entries))
+    along: dict[Table, list[dict[str, Any]]] = {}
+    for c in written:
+        if written_with and c.delivery_id in written_with:
+            table, row = written_with[c.delivery_id]
+            along.setdefault(table, []).append(row)
+    await insert_many(
+        session, (table_of(DeliveryEvent), events), (table_of(ExchangeLogEntry), entries), *along.items()
+    )
     return Applied(written, lost)
 
 
