@@ -444,6 +444,7 @@ def run_mode(
                 progress(f"{mode}: {f'{rate}/s' if rate else 'full speed'} for {seconds} s")
                 wait_for_quiet()
                 result, window = run_phase(hub, rate, seconds, offset=number * 10**8, profile=profile)
+                result["history_deliveries"] = history if mode != "bare" else 0
                 print(json.dumps(result, default=str), flush=True)
                 if result["other_busy_cores"] > NOISY_CORES:
                     progress(f"warning: other work took {result['other_busy_cores']} cores; run again")
