@@ -20,8 +20,8 @@ from app.delivery.relay import Relay, listen_for_due
 from app.delivery.runtime import CONNECTOR_NAMES
 from app.delivery.service import Change, Due, apply_changes, forget_dispatches
 from app.kit.clock import utcnow
-from app.kit.db import Database
-from app.models import Delivery, DeliveryState
+from app.kit.db import Database, table_of
+from app.models import Attempt, Delivery, DeliveryState
 
 SENDING, RETRYING, DELIVERED = DeliveryState.SENDING, DeliveryState.RETRYING, DeliveryState.DELIVERED
 
@@ -219,6 +219,32 @@ async def test_a_stale_change_is_lost_not_written(database: Database) -> None:
     assert (applied.written, applied.lost) == (current, [])
     assert await states(database, [taken_over]) == {taken_over: "delivered"}
     assert await _scalar(database, "SELECT count(*) FROM exchange_log WHERE event = 'delivery-state'") == 1
+
+
+async def test_rows_written_with_a_change_are_written_only_with_it(database: Database) -> None:
+    """The claim's attempts go in with its changes (`written_with`): a change that is lost takes
+    its attempt with it, on either database."""
+    [kept, moved_on] = await direct_deliveries(database, 2, state=DeliveryState.SENDING)
+    async with database.transaction() as session:
+        await session.execute(text("UPDATE deliveries SET attempt_count = 1 WHERE id = :k"), {"k": kept})
+        await session.execute(text("UPDATE deliveries SET attempt_count = 2 WHERE id = :m"), {"m": moved_on})
+    now = utcnow()
+    attempts = {
+        delivery_id: (
+            table_of(Attempt),
+            {"id": f"a-{delivery_id}", "delivery_id": delivery_id, "number": 2, "started_at": now},
+        )
+        for delivery_id in (kept, moved_on)
+    }
+    claims = [
+        change(delivery_id, SENDING, SENDING, attempt_count=2, expected_attempt=1)
+        for delivery_id in (kept, moved_on)
+    ]
+    async with database.transaction() as session:
+        applied = await apply_changes(session, claims, at=now, written_with=attempts)
+    assert [c.delivery_id for c in applied.written] == [kept]
+    async with database.reading() as session:
+        assert (await session.scalars(select(Attempt.delivery_id))).all() == [kept]
 
 
 async def test_a_change_without_an_expected_attempt_checks_the_state_alone(database: Database) -> None:
