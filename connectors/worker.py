@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.broker.base import Broker, BrokerMessage
 from app.config import Settings
 from app.delivery.backoff import RetryPolicy
-from app.delivery.service import Change, Lost, apply_changes
+from app.delivery.service import Change, Lost, apply_changes, decide_changes, write_changes
 from app.delivery.states import DISPATCHABLE
 from app.documents.payloads import stored_payloads
 from app.kit.clock import utcnow
@@ -339,9 +339,9 @@ class Worker:
                 }
             )
         async with self.database.transaction() as session:
-            applied = await apply_changes(session, changes, at=now)
+            decided = await decide_changes(session, changes)
             superseded = {
-                lost.change.delivery_id: lost for lost in applied.lost if not _already_written(lost)
+                lost.change.delivery_id: lost for lost in decided.lost if not _already_written(lost)
             }
             outcomes = {claim.job.delivery_id: outcome for claim, outcome in finished}
             for row in attempt_rows:
@@ -358,7 +358,7 @@ class Worker:
                     lost.describe(),
                 )
             statement, ended = _end_attempts(self.database.is_postgres)
-            await session.execute(statement, ended.parameters(attempt_rows))
+            await write_changes(session, decided.written, at=now, updates=[(statement, ended, attempt_rows)])
 
     def _next_state(
         self, attempt: int, outcome: Outcome, now: datetime

@@ -33,7 +33,7 @@ from app.audit.tree import border, tree_size
 from app.config import Settings
 from app.kit import lease
 from app.kit.clock import utcnow
-from app.kit.db import Database, insert_many, table_of
+from app.kit.db import Database, table_of, write_many
 from app.kit.rounds import Rounds
 from app.models import AdminLogEntry, ExchangeLogEntry, LogCheckpoint, LogLeaf, LogNode, LogSource
 
@@ -126,7 +126,7 @@ async def integrate(session: AsyncSession, *, limit: int = BATCH, sweep: bool = 
         )
         for level, index, value in compact.append(hashed):
             nodes.append({"level": level, "node_index": index, "hash": value})
-    await insert_many(session, (table_of(LogLeaf), leaves), (table_of(LogNode), nodes))
+    await write_many(session, (table_of(LogLeaf), leaves), (table_of(LogNode), nodes))
     return len(leaves)
 
 

@@ -1,8 +1,8 @@
 """The one place where a delivery's state changes, and the outbox queries of the relay.
 
 Every change is checked against the state machine (`states.py`) and written together with its
-history event and its exchange-log entry, in the caller's transaction. Changes come in batches: one
-UPDATE, one event INSERT and one log INSERT for the whole batch, because every round trip counts.
+history event and its exchange-log entry, in the caller's transaction. Changes come in batches, and
+on PostgreSQL a batch's UPDATE and INSERTs are one statement, because every round trip counts.
 
 A change is a compare-and-set: it names the state (and, for the workers, the attempt) it expects the
 delivery to be in, and is written only if the row is still there. A worker that outlived its lease
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.log import ExchangeEvent, exchange_entry
 from app.delivery import states
 from app.delivery.pauses import not_paused
-from app.kit.db import Database, RowsIn, UTCDateTime, insert_many, table_of
+from app.kit.db import Database, RowsIn, RowsUpdate, UTCDateTime, table_of, write_many
 from app.models import Delivery, DeliveryEvent, DeliveryState, ExchangeLogEntry
 
 
@@ -95,35 +95,62 @@ async def apply_changes(
     written_with: Mapping[str, tuple[Table, dict[str, Any]]] | None = None,
 ) -> Applied:
     """Write a batch of state changes (one per delivery), their events and their log entries, each
-    only if its delivery is still where the change expects it. Raises IllegalTransition (nothing
-    written) if any change is not allowed by the state machine; returns the changes written and the
-    ones lost.
+    only if its delivery is still where the change expects it: `decide_changes`, then
+    `write_changes`. Raises IllegalTransition (nothing written) if any change is not allowed by the
+    state machine; returns the changes written and the ones lost."""
+    applied = await decide_changes(session, changes, locked=locked)
+    await write_changes(session, applied.written, at=at, written_with=written_with)
+    return applied
+
+
+async def decide_changes(
+    session: AsyncSession,
+    changes: Sequence[Change],
+    *,
+    locked: Mapping[str, tuple[DeliveryState, int]] | None = None,
+) -> Applied:
+    """Which changes can be written (their deliveries are where they expect) and which are lost,
+    writing nothing; the deliveries' rows stay locked until the transaction ends, so the decision
+    holds for `write_changes`. Raises IllegalTransition if any change is not allowed by the state
+    machine. Each change to write names the attempt count it was decided against.
 
     `locked`: the deliveries' state and attempt count, when the caller has already read them with
     their rows locked in this transaction (the worker's claim); otherwise they are read and locked
-    here. `written_with`: by delivery id, a row (of another table) to insert only if that
-    delivery's change is written, in the same statement as the events (the claim's attempts)."""
+    here."""
     if not changes:
         return Applied()
     for change in changes:
         states.check(change.from_state, change.to_state, delivery_id=change.delivery_id)
     current = locked if locked is not None else await _lock(session, [c.delivery_id for c in changes])
-    written: list[Change] = []
-    lost: list[Lost] = []
+    applied = Applied()
     for change in changes:
         state, attempts = current.get(change.delivery_id, (None, None))
         if state is change.from_state and change.expected_attempt in (None, attempts):
-            written.append(change)
+            applied.written.append(replace(change, expected_attempt=attempts))
         else:
-            lost.append(Lost(change, state, attempts))
-    if not written:
-        return Applied(written, lost)
-    statement, rows = _change_state(session.get_bind().dialect.name == "postgresql")
+            applied.lost.append(Lost(change, state, attempts))
+    return applied
+
+
+async def write_changes(
+    session: AsyncSession,
+    written: Sequence[Change],
+    *,
+    at: datetime,
+    written_with: Mapping[str, tuple[Table, dict[str, Any]]] | None = None,
+    updates: Sequence[RowsUpdate] = (),
+) -> None:
+    """Write changes that `decide_changes` let through, with their events and log entries, in one
+    statement on PostgreSQL (`write_many`). `written_with`: by delivery id, a row (of another table)
+    to insert with that delivery's change (the claim's attempts); `updates`: more statements over
+    rows, written in the same statement (the ends of the worker's attempts)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement, rows = _change_state(postgres)
     changed = [
         {
             "id": c.delivery_id,
             "from_state": c.from_state.value,
-            "expected": current[c.delivery_id][1],
+            "expected": c.expected_attempt,
             "state": c.to_state.value,
             "attempts": c.attempt_count,
             "next_at": c.next_attempt_at,
@@ -134,7 +161,6 @@ async def apply_changes(
         }
         for c in written
     ]
-    await session.execute(statement, rows.parameters(changed))
     events = [
         {
             "delivery_id": c.delivery_id,
@@ -164,10 +190,13 @@ async def apply_changes(
         if written_with and c.delivery_id in written_with:
             table, row = written_with[c.delivery_id]
             along.setdefault(table, []).append(row)
-    await insert_many(
-        session, (table_of(DeliveryEvent), events), (table_of(ExchangeLogEntry), entries), *along.items()
+    await write_many(
+        session,
+        (table_of(DeliveryEvent), events),
+        (table_of(ExchangeLogEntry), entries),
+        *along.items(),
+        updates=[(statement, rows, changed), *updates],
     )
-    return Applied(written, lost)
 
 
 async def _lock(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[DeliveryState, int]]:

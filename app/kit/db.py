@@ -35,6 +35,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Update,
     bindparam,
     event,
     func,
@@ -256,26 +257,45 @@ def _insert_all(shape: tuple[tuple[Table, tuple[tuple[str, ...], ...]], ...]) ->
     )
 
 
-async def insert_many(session: AsyncSession, *tables: tuple[Table, Sequence[dict[str, Any]]]) -> None:
-    """Insert rows into one table or several, each table's rows naming the same columns. On
-    PostgreSQL as one statement: per table an `INSERT ... SELECT` from its rows as arrays (`RowsIn`),
-    a CTE each when there are several tables. The driver encodes an array in one go,
-    where an executemany binds and executes row by row, holding the event loop meanwhile (the
-    transparency log's rounds: hundreds of leaves and nodes), and the statement's shape does not
-    depend on the number of rows, so it is compiled once. Elsewhere an executemany per table.
+RowsUpdate = tuple[Update, "RowsIn", Sequence[Mapping[str, Any]]]
+"""A statement that writes from rows (an `UPDATE ... FROM` a `RowsIn`), its `RowsIn` and the rows."""
+
+
+async def write_many(
+    session: AsyncSession,
+    *inserts: tuple[Table, Sequence[dict[str, Any]]],
+    updates: Sequence[RowsUpdate] = (),
+) -> None:
+    """Insert rows into one table or several, each table's rows naming the same columns, and run
+    `updates` (statements built over `RowsIn` with arrays on PostgreSQL) with their rows. On
+    PostgreSQL as one statement, one round trip: per table an `INSERT ... SELECT` from its rows as
+    arrays (`RowsIn`), each part a CTE when there are several. Every part sees the same snapshot,
+    so no two may write the same rows; foreign keys are checked at the statement's end. The driver
+    encodes an array in one go, where an executemany binds and executes row by row, holding the
+    event loop meanwhile (the transparency log's rounds: hundreds of leaves and nodes), and the
+    statement's shape does not depend on the number of rows, so it is compiled once. Elsewhere an
+    executemany per part, the updates first.
 
     Not for the tables whose rows gateways remember (credentials, agencies, routes): a statement
     that starts with WITH is not counted as a change by app/kit/changes.py."""
-    tables = tuple((table, rows) for table, rows in tables if rows)
-    if not tables:
+    inserts = tuple((table, rows) for table, rows in inserts if rows)
+    updates = tuple(part for part in updates if part[2])
+    if not inserts and not updates:
         return
     if session.get_bind().dialect.name != "postgresql":
-        for table, rows in tables:
+        for statement, source, rows in updates:
+            await session.execute(statement, source.parameters(rows))
+        for table, rows in inserts:
             await session.execute(insert(table), list(rows))
         return
-    statement, sources = _insert_unnest(tuple((table, tuple(rows[0])) for table, rows in tables))
+    statement, sources = _write_unnest(
+        tuple(statement for statement, _, _ in updates),
+        tuple((table, tuple(rows[0])) for table, rows in inserts),
+    )
     parameters: dict[str, Any] = {}
-    for (_table, rows), source in zip(tables, sources, strict=True):
+    for _statement, source, rows in updates:
+        parameters.update(source.as_arrays(rows))
+    for (_table, rows), source in zip(inserts, sources, strict=True):
         parameters.update(source.as_arrays(rows))
     await session.execute(statement, parameters)
 
@@ -305,8 +325,11 @@ class RowsIn:
 
 
 @functools.lru_cache(maxsize=32)
-def _insert_unnest(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> tuple[Any, list[RowsIn]]:
-    """`insert_many`'s statement for tables with these columns, and each table's rows."""
+def _write_unnest(
+    updates: tuple[Update, ...], shape: tuple[tuple[Table, tuple[str, ...]], ...]
+) -> tuple[Any, list[RowsIn]]:
+    """`write_many`'s statement for these updates and tables with these columns, and each table's
+    rows."""
     sources = [
         RowsIn(f"rows_{table.name}", {column: table.c[column].type for column in columns}, arrays=True)
         for table, columns in shape
@@ -315,10 +338,11 @@ def _insert_unnest(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> tuple[An
         insert(table).from_select(list(columns), select(*(getattr(source.c, c) for c in columns)))
         for (table, columns), source in zip(shape, sources, strict=True)
     ]
-    if len(inserts) == 1:
-        return inserts[0], sources
+    if len(updates) + len(inserts) == 1:
+        return [*updates, *inserts][0], sources
     statement = select(literal(1)).add_cte(
-        *(statement.cte(f"into_{number}") for number, statement in enumerate(inserts))
+        *(part.cte(f"update_{number}") for number, part in enumerate(updates)),
+        *(part.cte(f"into_{number}") for number, part in enumerate(inserts)),
     )
     return statement, sources
 
