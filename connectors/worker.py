@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, Table, Update, bindparam, select, update
+from sqlalchemy import Row, Select, Table, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.broker.base import Broker, BrokerMessage
@@ -42,7 +42,7 @@ from app.delivery.service import Change, Lost, apply_changes, decide_changes, wr
 from app.delivery.states import DISPATCHABLE
 from app.documents.payloads import stored_payloads
 from app.kit.clock import utcnow
-from app.kit.db import Database, RowsIn, table_of, while_unavailable
+from app.kit.db import Database, RowsIn, one_of, table_of, while_unavailable
 from app.kit.ids import new_id
 from app.models import Agency, Attempt, Delivery, DeliveryState, Document
 from connectors.base import Connector, Job, Outcome, OutcomeKind
@@ -496,14 +496,15 @@ async def _crashes_in_a_row(session: AsyncSession, delivery_id: str) -> int:
 
 async def _load(session: AsyncSession, ids: Sequence[str]) -> dict[str, Row[Any]]:
     """The deliveries with what an attempt needs, locked on PostgreSQL until the transaction ends."""
-    return {row.id: row for row in await session.execute(_load_rows(), {"ids": list(ids)})}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return {row.id: row for row in await session.execute(_load_rows(postgres), {"ids": list(ids)})}
 
 
 # The statements of every batch, built once (as in app/delivery/service.py, `_change_state`).
 
 
 @functools.cache
-def _load_rows() -> Select[*tuple[Any, ...]]:
+def _load_rows(postgres: bool) -> Select[*tuple[Any, ...]]:
     """`_load`'s statement: FOR NO KEY UPDATE, as `app.delivery.service._lock_rows`; SQLite's compiler
     leaves it out (its write transaction is exclusive)."""
     return (
@@ -526,7 +527,7 @@ def _load_rows() -> Select[*tuple[Any, ...]]:
         )
         .join(Document, Document.id == Delivery.document_id)
         .outerjoin(Agency, Agency.code == Delivery.recipient_code)
-        .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+        .where(one_of(Delivery.id, "ids", postgres=postgres))
         .with_for_update(of=Delivery, key_share=True)
     )
 

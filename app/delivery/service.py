@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.log import ExchangeEvent, exchange_entry
 from app.delivery import states
 from app.delivery.pauses import not_paused
-from app.kit.db import Database, RowsIn, RowsUpdate, UTCDateTime, table_of, write_many
+from app.kit.db import Database, RowsIn, RowsUpdate, UTCDateTime, one_of, table_of, write_many
 from app.models import Delivery, DeliveryEvent, DeliveryState, ExchangeLogEntry
 
 
@@ -204,7 +204,8 @@ async def _lock(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[De
     (PostgreSQL: FOR NO KEY UPDATE, in id order so that two batches never wait for each other;
     SQLite: the write transaction is already exclusive), so a comparison and the write that follows
     cannot be separated by another writer."""
-    rows = await session.execute(_lock_rows(), {"ids": list(ids)})
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = await session.execute(_lock_rows(postgres), {"ids": list(ids)})
     return {row.id: (DeliveryState(row.state), row.attempt_count) for row in rows}
 
 
@@ -249,14 +250,14 @@ def _change_state(postgres: bool) -> tuple[Update, RowsIn]:
 
 
 @functools.cache
-def _lock_rows() -> Select[str, str, int]:
+def _lock_rows(postgres: bool) -> Select[str, str, int]:
     """PostgreSQL: FOR NO KEY UPDATE, the lock an UPDATE that keeps the key takes, which lets the
     foreign-key checks of other transactions' inserts (attempts, events, log entries) through
     (SQLite's compiler leaves it out: its write transaction is exclusive)."""
     deliveries = table_of(Delivery)
     return (
         select(deliveries.c.id, deliveries.c.state, deliveries.c.attempt_count)
-        .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+        .where(one_of(deliveries.c.id, "ids", postgres=postgres))
         .order_by(deliveries.c.id)
         .with_for_update(key_share=True)
     )

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import LargeBinary, Select, bindparam, case, func, insert, make_url, select
+from sqlalchemy import LargeBinary, Select, case, func, insert, make_url, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kit.db import Database, table_of
+from app.kit.db import Database, one_of, table_of
 from app.kit.errors import HubError, NotFound
 from app.models import Payload
 
@@ -201,7 +201,7 @@ async def stored_payloads(
     wanted = set(digests)
     if not wanted:
         return {}
-    rows = await session.execute(_stored(), {"digests": list(wanted)})
+    rows = await session.execute(_stored(database.is_postgres), {"digests": list(wanted)})
     return {
         row.sha256: StoredPayload(database, row.sha256, row.size)
         if row.content is None
@@ -211,11 +211,11 @@ async def stored_payloads(
 
 
 @functools.cache
-def _stored() -> Select[str, int, bytes | None]:
+def _stored(postgres: bool) -> Select[str, int, bytes | None]:
     """`stored_payloads`' statement, built once: every batch of a worker runs it."""
     small = case((Payload.size < CHUNK_BYTES, Payload.content), else_=None)
     return select(Payload.sha256, Payload.size, small.label("content")).where(
-        Payload.sha256.in_(bindparam("digests", expanding=True)), Payload.purged_at.is_(None)
+        one_of(Payload.sha256, "digests", postgres=postgres), Payload.purged_at.is_(None)
     )
 
 

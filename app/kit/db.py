@@ -29,6 +29,7 @@ import asyncpg
 from sqlalchemy import (
     BigInteger,
     ColumnDefault,
+    ColumnElement,
     DateTime,
     Integer,
     MetaData,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    any_,
     bindparam,
     event,
     func,
@@ -48,7 +50,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -255,6 +257,18 @@ def _insert_all(shape: tuple[tuple[Table, tuple[tuple[str, ...], ...]], ...]) ->
             for number, columns in enumerate(rows)
         )
     )
+
+
+def one_of(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, *, postgres: bool
+) -> ColumnElement[bool]:
+    """`column` is one of the values listed in the parameter `name`. On PostgreSQL `= ANY(array)`:
+    one statement text whatever the number of values, so the driver prepares it once per connection
+    (an expanding IN is a new statement for every length: prepared again, and evicted from the
+    driver's cache by the others). Elsewhere an expanding IN."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 RowsUpdate = tuple[Update, "RowsIn", Sequence[Mapping[str, Any]]]
