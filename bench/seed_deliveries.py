@@ -137,8 +137,8 @@ async def seed(dsn: str, deliveries: int) -> float:
             f"""
             INSERT INTO attempts (id, delivery_id, number, started_at, ended_at, outcome, http_status,
                                   error, duration_ms)
-            SELECT {attempt_id}, d.id, n, d.created_at + n * interval '1 minute',
-                   d.created_at + n * interval '1 minute' + interval '40 milliseconds',
+            SELECT {attempt_id}, d.id, n, least(d.created_at + n * interval '1 minute', now()),
+                   least(d.created_at + n * interval '1 minute', now()) + interval '40 milliseconds',
                    CASE WHEN n < d.attempt_count OR d.state IN ('failed', 'retrying') THEN 'transient'
                         WHEN d.state = 'awaiting_pickup' OR d.connector = 'inbox' THEN 'awaiting_pickup'
                         ELSE 'delivered' END,
