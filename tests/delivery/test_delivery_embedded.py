@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
+from sqlalchemy import event
 from support.delivery import attempts, document, history, set_endpoint, states
 from support.hub import OTHER, RECIPIENT, SENDER, Hub
 from support.receiver import Receiver, until
@@ -96,6 +97,37 @@ async def test_qlvb_push_delivers_the_sealed_bytes_with_an_idempotency_key(hub: 
     assert arrival.headers["content-type"] == "application/xml"
     assert await to_states(hub, delivery["id"]) == ["queued", "sending", "delivered"]
     assert await attempts(hub.database, delivery["id"]) == [(1, "delivered", 200)]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_batch_s_changes_are_one_statement_on_postgresql(hub: Hub, qlvb: Receiver) -> None:
+    """Every state change goes in one statement with its event and log entry (the claim's with its
+    attempt, the finish's with the attempt's end), and the lookups by a list of ids are `= ANY` of
+    an array, one statement text for any batch size: round trips are what a batch costs."""
+    statements: list[str] = []
+
+    def seen(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    await set_endpoint(hub.database, RECIPIENT, qlvb.url("/so-noi-vu"))
+    engine = hub.app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        [delivery] = (await hub.submit(document(RECIPIENT))).json()["deliveries"]
+        await until(lambda: _is(hub, delivery["id"], "delivered"))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    changes = [s for s in statements if "UPDATE deliveries SET state=change.state" in s]
+    assert len(changes) == 2, changes  # the claim (sending) and the finish (delivered)
+    claim, finish = changes
+    for statement in changes:
+        assert "INSERT INTO delivery_events" in statement and "INSERT INTO exchange_log" in statement
+    assert "INSERT INTO attempts" in claim and "UPDATE attempts SET ended_at" in finish
+    assert not [s for s in statements if s.startswith("UPDATE attempts SET ended_at")]
+    by_ids = [s for s in statements if "FOR NO KEY UPDATE" in s and "SKIP LOCKED" not in s]
+    by_ids += [s for s in statements if s.startswith("SELECT payloads.sha256")]
+    assert len(by_ids) == 3, by_ids  # the claim's load and payloads, the finish's lock
+    assert all(" = ANY (" in s and " IN (" not in s for s in by_ids), by_ids
 
 
 async def _is(hub: Hub, delivery_id: str, state: str) -> bool:
