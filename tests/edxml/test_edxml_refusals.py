@@ -31,10 +31,20 @@ from app.edxml import (
     build_document,
     build_status,
     parse_xml,
+    parser,
     read_document,
     read_status,
 )
-from app.edxml.parser import MAX_CHILDREN, MAX_PROBLEMS
+from app.edxml.parser import (
+    FEED_BYTES,
+    MAX_ATTRIBUTE_CHARS,
+    MAX_ATTRIBUTES,
+    MAX_CHILDREN,
+    MAX_DEPTH,
+    MAX_NAME_CHARS,
+    MAX_NAMESPACES,
+    MAX_PROBLEMS,
+)
 from app.kit.errors import InvalidDocument, UnsupportedMediaType
 
 VALID = build_document(SPEC)
@@ -461,3 +471,49 @@ def test_sender_used_in_rules_matches_spec() -> None:
     """Guards the fixtures: the unchanged document is valid."""
     document = read_document(VALID, today=TODAY)
     assert document.sender.organ_id == SENDER
+
+
+def _nested(depth: int, *, closed: bool = True) -> bytes:
+    return b"<n>" * depth + (b"</n>" * depth if closed else b"<broken")
+
+
+# One per cost limit a document of one slice can pass, and one that passes it before a syntax error.
+ONE_SLICE_HOSTILE = {
+    "too deep": _nested(MAX_DEPTH + 1),
+    "too deep, then not well-formed": _nested(MAX_DEPTH + 1, closed=False),
+    "too many children": b"<r>" + b"<a/>" * (MAX_CHILDREN + 1) + b"</r>",
+    "too many attributes": b"<r " + b" ".join(b'a%d="x"' % i for i in range(MAX_ATTRIBUTES + 1)) + b"/>",
+    "a long attribute value": b'<r a="' + b"x" * (MAX_ATTRIBUTE_CHARS + 1) + b'"/>',
+    "a long element name": b"<" + b"a" * (MAX_NAME_CHARS + 1) + b"/>",
+    "a long attribute name": b"<r " + b"a" * (MAX_NAME_CHARS + 1) + b'="x"/>',
+    "too many namespaces": b"<r>"
+    + b"".join(b'<n xmlns:q%d="urn:q:%d"/>' % (i, i) for i in range(MAX_NAMESPACES + 1))
+    + b"</r>",
+    "XInclude": b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></r>',
+}
+
+
+@pytest.mark.parametrize("data", ONE_SLICE_HOSTILE.values(), ids=ONE_SLICE_HOSTILE.keys())
+def test_a_document_of_one_slice_gets_the_answer_of_the_slice_by_slice_check(data: bytes) -> None:
+    # Such a document is parsed before it is checked (parser.parse_xml): the answer must be the one
+    # the slice-by-slice check, which runs first for larger documents, gives on its own.
+    assert len(data) <= FEED_BYTES
+    expected = refused(lambda: parser._prescan(data))
+    error = refused(lambda: parser.parse_xml(data))
+    assert (type(error), error.detail, codes(error)) == (type(expected), expected.detail, codes(expected))
+
+
+def test_a_harmless_document_of_one_slice_is_not_checked_slice_by_slice(
+    sample: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[bytes] = []
+    monkeypatch.setattr(parser, "_prescan", checked.append)
+    parser.parse_xml(sample)
+    assert checked == []
+
+
+def test_a_document_that_only_looks_costly_is_read() -> None:
+    # "xmlns" in a text counts as a declaration for the quick look: the slice-by-slice check then
+    # finds none, and the document is read.
+    data = b"<r><t>" + b"xmlns " * (MAX_NAMESPACES + 1) + b"</t></r>"
+    assert parser.parse_xml(data).findtext("t") == "xmlns " * (MAX_NAMESPACES + 1)
